@@ -1,0 +1,7 @@
+module.exports = {
+  ...require('../../jest.preset.js'),
+  displayName: 'gateway',
+  rootDir: __dirname,
+  globalSetup: '<rootDir>/../../libs/testing/src/jest/global-setup.ts',
+  globalTeardown: '<rootDir>/../../libs/testing/src/jest/global-teardown.ts',
+};

@@ -1,0 +1,5 @@
+import './instrument';
+import { runServiceProcess } from '@cairn/service-runtime';
+import { gatewayBlueprint } from './gateway.blueprint';
+
+void runServiceProcess(gatewayBlueprint);

@@ -1,0 +1,5 @@
+import './instrument';
+import { runServiceProcess } from '@cairn/service-runtime';
+import { monitorBlueprint } from './monitor.blueprint';
+
+void runServiceProcess(monitorBlueprint);

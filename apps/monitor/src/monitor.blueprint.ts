@@ -1,0 +1,9 @@
+import type { ServiceBlueprint } from '@cairn/service-runtime';
+import { Baseline1764000000000 } from './migrations/1764000000000-baseline';
+
+/** What the monitor service is made of; its features join here as their issues land. */
+export const monitorBlueprint: ServiceBlueprint = {
+  service: 'monitor',
+  migrations: [Baseline1764000000000],
+  features: () => [],
+};

@@ -1,0 +1,9 @@
+import type { ServiceBlueprint } from '@cairn/service-runtime';
+import { Baseline1764000000000 } from './migrations/1764000000000-baseline';
+
+/** What the registry service is made of; its features join here as their issues land. */
+export const registryBlueprint: ServiceBlueprint = {
+  service: 'registry',
+  migrations: [Baseline1764000000000],
+  features: () => [],
+};

@@ -1,0 +1,5 @@
+import './instrument';
+import { runServiceProcess } from '@cairn/service-runtime';
+import { trackingBlueprint } from './tracking.blueprint';
+
+void runServiceProcess(trackingBlueprint);

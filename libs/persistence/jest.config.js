@@ -1,0 +1,7 @@
+module.exports = {
+  ...require('../../jest.preset.js'),
+  displayName: 'persistence',
+  rootDir: __dirname,
+  globalSetup: '<rootDir>/../testing/src/jest/global-setup.ts',
+  globalTeardown: '<rootDir>/../testing/src/jest/global-teardown.ts',
+};

@@ -1,0 +1,2 @@
+// Generated code lives under ./generated (from proto/ by `nx run proto:generate`); never edit it.
+export * as systemV1 from './generated/cairn/system/v1/system';
