@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 missing_apt=()
-if ! dpkg -s librdkafka-dev >/dev/null 2>&1; then
+if ! dpkg -s librdkafka-dev >/dev/null 2>&1 || [ ! -f /usr/include/librdkafka/rdkafka_mock.h ]; then
   missing_apt+=(librdkafka-dev)
 fi
 if ! command -v gcc >/dev/null 2>&1; then
@@ -21,7 +21,7 @@ fi
 if [ "${#missing_apt[@]}" -gt 0 ]; then
   echo "ensure-system-deps: installing ${missing_apt[*]} (apt)"
   "${SUDO[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq librdkafka-dev gcc >/dev/null
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq librdkafka-dev gcc >/dev/null
   echo "ensure-system-deps: installed librdkafka-dev $(dpkg-query -W -f='${Version}' librdkafka-dev)"
 else
   echo "ensure-system-deps: librdkafka-dev and gcc present"
@@ -29,7 +29,11 @@ fi
 
 if ! command -v moto_server >/dev/null 2>&1; then
   echo "ensure-system-deps: installing moto[server] (pip)"
-  pip install -q 'moto[server]'
+  if command -v pip >/dev/null 2>&1; then
+    pip install -q 'moto[server]'
+  else
+    python3 -m pip install -q 'moto[server]'
+  fi
   hash -r
   if ! command -v moto_server >/dev/null 2>&1; then
     echo "ensure-system-deps: moto_server still not on PATH after pip install" >&2

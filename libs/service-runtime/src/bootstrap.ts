@@ -166,4 +166,10 @@ export async function runServiceProcess<Extra extends z.ZodObject>(blueprint: Se
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  if (process.env.CAIRN_SUPERVISED === '1') {
+    // The launcher holds our stdin open; when it goes (even killed with SIGKILL) we stop too.
+    process.stdin.on('end', () => onSignal('SIGTERM'));
+    process.stdin.on('error', () => onSignal('SIGTERM'));
+    process.stdin.resume();
+  }
 }

@@ -1,0 +1,8 @@
+module.exports = {
+  ...require('../../jest.preset.js'),
+  displayName: 'launcher',
+  rootDir: __dirname,
+  // End-to-end: the platform is started as a user starts it, from the built output.
+  globalSetup: '<rootDir>/test/build-once.ts',
+  testTimeout: 180_000,
+};
