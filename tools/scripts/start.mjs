@@ -14,11 +14,15 @@ process.stdout.write('cairn        | building\n');
 const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
 
-const launcher = spawn(process.execPath, ['--enable-source-maps', path.join(root, 'dist/tools/launcher/src/main.js')], {
-  stdio: 'inherit',
-  detached: true,
-  env: { ...process.env, CAIRN_LAUNCH_STARTED_AT: String(startedAt) },
-});
+const launcher = spawn(
+  process.execPath,
+  ['--enable-source-maps', path.join(root, 'dist/tools/launcher/src/main.js')],
+  {
+    stdio: 'inherit',
+    detached: true,
+    env: { ...process.env, CAIRN_LAUNCH_STARTED_AT: String(startedAt) },
+  },
+);
 let lastForward = 0;
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => {

@@ -1,14 +1,4 @@
-import { loadConfig, serviceSettings, toServiceSettings } from '@cairn/config';
-import { runMigrationCli } from '@cairn/persistence';
+import { runMigrationProcess } from '@cairn/service-runtime';
 import { monitorBlueprint } from './monitor.blueprint';
 
-// `nx run monitor:migrate --direction=up|down|status`: production applies migrations with this
-// before rolling out, and starts the service with DATABASE_MIGRATE_ON_START=false.
-const settings = toServiceSettings('monitor', loadConfig('monitor', serviceSettings('monitor')));
-runMigrationCli(
-  { url: settings.databaseUrl, schema: settings.databaseSchema, service: 'monitor', migrations: monitorBlueprint.migrations },
-  process.argv[2] ?? 'up',
-).catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+void runMigrationProcess(monitorBlueprint);

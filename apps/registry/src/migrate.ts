@@ -1,14 +1,4 @@
-import { loadConfig, serviceSettings, toServiceSettings } from '@cairn/config';
-import { runMigrationCli } from '@cairn/persistence';
+import { runMigrationProcess } from '@cairn/service-runtime';
 import { registryBlueprint } from './registry.blueprint';
 
-// `nx run registry:migrate --direction=up|down|status`: production applies migrations with this
-// before rolling out, and starts the service with DATABASE_MIGRATE_ON_START=false.
-const settings = toServiceSettings('registry', loadConfig('registry', serviceSettings('registry')));
-runMigrationCli(
-  { url: settings.databaseUrl, schema: settings.databaseSchema, service: 'registry', migrations: registryBlueprint.migrations },
-  process.argv[2] ?? 'up',
-).catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-  process.exit(1);
-});
+void runMigrationProcess(registryBlueprint);

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 
 /** One invalid or missing setting, named by its environment variable. */
 export interface ConfigIssue {

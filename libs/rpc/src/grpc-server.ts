@@ -99,9 +99,17 @@ export class GrpcServerHost {
       serviceName = svc;
       const fn = (implementation as Record<string, AnyHandler | undefined>)[key];
       if (typeof fn !== 'function') {
-        throw new Error(`${implementation.constructor.name} does not implement ${method.path} (method "${key}")`);
+        throw new Error(
+          `${implementation.constructor.name} does not implement ${method.path} (method "${key}")`,
+        );
       }
-      handlers[key] = this.wrap(svc, rpc, fn.bind(implementation), method.requestStream, method.responseStream);
+      handlers[key] = this.wrap(
+        svc,
+        rpc,
+        fn.bind(implementation),
+        method.requestStream,
+        method.responseStream,
+      );
     }
     this.server.addService(definition, handlers);
     this.serviceNames.push(serviceName);
@@ -151,22 +159,35 @@ export class GrpcServerHost {
     const { handled, latency } = this.metrics;
     const record = (code: status, started: bigint) => {
       handled.inc({ grpc_service: svc, grpc_method: rpc, grpc_code: status[code] });
-      latency.observe({ grpc_service: svc, grpc_method: rpc }, Number(process.hrtime.bigint() - started) / 1e9);
+      latency.observe(
+        { grpc_service: svc, grpc_method: rpc },
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
     };
-    const contextOf = (call: ServerUnaryCall<unknown, unknown> | ServerReadableStream<unknown, unknown> | ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>): CallContext => {
+    const contextOf = (
+      call:
+        | ServerUnaryCall<unknown, unknown>
+        | ServerReadableStream<unknown, unknown>
+        | ServerWritableStream<unknown, unknown>
+        | ServerDuplexStream<unknown, unknown>,
+    ): CallContext => {
       const controller = new AbortController();
-      (call as ServerUnaryCall<unknown, unknown>).on('cancelled', () => controller.abort(new AppError('aborted', 'CANCELLED', 'call cancelled or deadline exceeded')));
+      (call as ServerUnaryCall<unknown, unknown>).on('cancelled', () =>
+        controller.abort(new AppError('aborted', 'CANCELLED', 'call cancelled or deadline exceeded')),
+      );
       const deadline = call.getDeadline();
       return {
         metadata: call.metadata,
         signal: controller.signal,
-        deadline: deadline instanceof Date ? deadline.getTime() : Number.isFinite(deadline) ? deadline : undefined,
+        deadline:
+          deadline instanceof Date ? deadline.getTime() : Number.isFinite(deadline) ? deadline : undefined,
         peer: call.getPeer(),
       };
     };
     const fail = (err: unknown, started: bigint) => {
       const se = toServiceError(err);
-      if (se.code === status.INTERNAL) log.error({ err, rpc: `${svc}/${rpc}` }, 'unhandled error in gRPC handler');
+      if (se.code === status.INTERNAL)
+        log.error({ err, rpc: `${svc}/${rpc}` }, 'unhandled error in gRPC handler');
       record(se.code, started);
       return se;
     };
@@ -205,7 +226,9 @@ export class GrpcServerHost {
     return (call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>) => {
       const started = process.hrtime.bigint();
       const ctx = contextOf(call);
-      const args: unknown[] = requestStream ? [call, ctx] : [(call as ServerWritableStream<unknown, unknown>).request, call, ctx];
+      const args: unknown[] = requestStream
+        ? [call, ctx]
+        : [(call as ServerWritableStream<unknown, unknown>).request, call, ctx];
       Promise.resolve()
         .then(() => (fn as (...a: unknown[]) => unknown)(...args))
         .then(

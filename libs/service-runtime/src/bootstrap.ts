@@ -5,10 +5,23 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { z } from 'zod';
-import { ConfigError, loadConfig, type ServiceName, type ServiceSettings, serviceSettings, toServiceSettings } from '@cairn/config';
-import { type ClassList, type EntityList, PersistenceModule } from '@cairn/persistence';
+import {
+  ConfigError,
+  loadConfig,
+  type ServiceName,
+  type ServiceSettings,
+  serviceSettings,
+  toServiceSettings,
+} from '@cairn/config';
+import { type ClassList, type EntityList, PersistenceModule, runMigrationCli } from '@cairn/persistence';
 import { GrpcServerHost, GrpcServerModule } from '@cairn/rpc';
-import { createLogger, createMetricsRegistry, PinoNestLogger, ReadinessRegistry, startTracing } from '@cairn/telemetry';
+import {
+  createLogger,
+  createMetricsRegistry,
+  PinoNestLogger,
+  ReadinessRegistry,
+  startTracing,
+} from '@cairn/telemetry';
 import { ProbesController } from './probes.controller';
 import { ROOT_LOGGER, SERVICE_SETTINGS, SERVICE_STARTED_AT } from './runtime.tokens';
 import { SystemGrpc } from './system.grpc';
@@ -46,7 +59,8 @@ export async function startService<Extra extends z.ZodObject>(
   const schema = blueprint.extraSettings
     ? serviceSettings(blueprint.service).extend(blueprint.extraSettings.shape)
     : serviceSettings(blueprint.service);
-  const raw = loadConfig(blueprint.service, schema, env) as z.infer<ReturnType<typeof serviceSettings>> & z.infer<Extra>;
+  const raw = loadConfig(blueprint.service, schema, env) as z.infer<ReturnType<typeof serviceSettings>> &
+    z.infer<Extra>;
   const settings = toServiceSettings(blueprint.service, raw);
   const logger = createLogger(blueprint.service, settings.logLevel);
   const tracing = startTracing(blueprint.service, env);
@@ -131,7 +145,9 @@ export async function startService<Extra extends z.ZodObject>(
  * (a second signal, or a drain that overruns the shutdown timeout, exits at once), and turns
  * a configuration error into a message naming the setting and exit code 78 (EX_CONFIG).
  */
-export async function runServiceProcess<Extra extends z.ZodObject>(blueprint: ServiceBlueprint<Extra>): Promise<void> {
+export async function runServiceProcess<Extra extends z.ZodObject>(
+  blueprint: ServiceBlueprint<Extra>,
+): Promise<void> {
   let running: RunningService;
   try {
     running = await startService(blueprint);
@@ -171,5 +187,31 @@ export async function runServiceProcess<Extra extends z.ZodObject>(blueprint: Se
     process.stdin.on('end', () => onSignal('SIGTERM'));
     process.stdin.on('error', () => onSignal('SIGTERM'));
     process.stdin.resume();
+  }
+}
+
+/**
+ * The `migrate` entry point of a service (`nx run <service>:migrate --direction=up|down|status`):
+ * production applies migrations with it before a rollout, as the service's own database role,
+ * and starts the service with DATABASE_MIGRATE_ON_START=false.
+ */
+export async function runMigrationProcess(blueprint: ServiceBlueprint, argv = process.argv): Promise<void> {
+  try {
+    const settings = toServiceSettings(
+      blueprint.service,
+      loadConfig(blueprint.service, serviceSettings(blueprint.service)),
+    );
+    await runMigrationCli(
+      {
+        url: settings.databaseUrl,
+        schema: settings.databaseSchema,
+        service: blueprint.service,
+        migrations: blueprint.migrations,
+      },
+      argv[2] ?? 'up',
+    );
+  } catch (err) {
+    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(err instanceof ConfigError ? 78 : 1);
   }
 }

@@ -20,7 +20,9 @@ export class ProbesController {
   @Get('readyz')
   async readyz(@Res() reply: FastifyReply): Promise<void> {
     const result = await this.readiness.evaluate();
-    await reply.code(result.ready ? 200 : 503).send({ status: result.ready ? 'ready' : 'not ready', checks: result.checks });
+    await reply
+      .code(result.ready ? 200 : 503)
+      .send({ status: result.ready ? 'ready' : 'not ready', checks: result.checks });
   }
 
   @Get('metrics')

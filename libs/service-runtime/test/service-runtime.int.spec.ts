@@ -1,10 +1,23 @@
 import { Injectable, Module } from '@nestjs/common';
-import { credentials, makeGenericClientConstructor, type ServiceDefinition, type ServiceError, status } from '@grpc/grpc-js';
+import {
+  credentials,
+  makeGenericClientConstructor,
+  type ServiceDefinition,
+  type ServiceError,
+  status,
+} from '@grpc/grpc-js';
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { ConfigError } from '@cairn/config';
 import { systemV1 } from '@cairn/proto';
 import { AppError, type CallContext, GrpcService } from '@cairn/rpc';
-import { createTestDatabase, freePort, grpcHealthCheck, type TestDatabase, unary, waitFor } from '@cairn/testing';
+import {
+  createTestDatabase,
+  freePort,
+  grpcHealthCheck,
+  type TestDatabase,
+  unary,
+  waitFor,
+} from '@cairn/testing';
 import { type RunningService, type ServiceBlueprint, startService } from '../src';
 
 class CreateWidgets1700000000000 implements MigrationInterface {
@@ -64,7 +77,11 @@ const blueprint: ServiceBlueprint = {
 
 const ProbeClient = makeGenericClientConstructor(ProbeDefinition, 'Probe');
 type Probe = {
-  hold(req: object, opts: { deadline?: number }, cb: (e: ServiceError | null, r: { done: boolean }) => void): void;
+  hold(
+    req: object,
+    opts: { deadline?: number },
+    cb: (e: ServiceError | null, r: { done: boolean }) => void,
+  ): void;
   fail(req: object, cb: (e: ServiceError | null, r: unknown) => void): void;
   crash(req: object, cb: (e: ServiceError | null, r: unknown) => void): void;
   close(): void;
@@ -109,8 +126,13 @@ describe('service runtime', () => {
   });
 
   it('applies the migrations into its own schema', async () => {
-    const client = new systemV1.SystemServiceClient(`127.0.0.1:${svc.grpcPort}`, credentials.createInsecure());
-    const info = await unary<systemV1.GetInfoRequest, systemV1.GetInfoResponse>(client.getInfo.bind(client))({});
+    const client = new systemV1.SystemServiceClient(
+      `127.0.0.1:${svc.grpcPort}`,
+      credentials.createInsecure(),
+    );
+    const info = await unary<systemV1.GetInfoRequest, systemV1.GetInfoResponse>(client.getInfo.bind(client))(
+      {},
+    );
     client.close();
     expect(info).toMatchObject({
       service: 'tracking',
@@ -129,7 +151,10 @@ describe('service runtime', () => {
   });
 
   it('maps application errors to precise status codes with a reason, and hides internal errors', async () => {
-    const client = new ProbeClient(`127.0.0.1:${svc.grpcPort}`, credentials.createInsecure()) as unknown as Probe;
+    const client = new ProbeClient(
+      `127.0.0.1:${svc.grpcPort}`,
+      credentials.createInsecure(),
+    ) as unknown as Probe;
     const failErr = await new Promise<ServiceError>((resolve) => client.fail({}, (e) => resolve(e!)));
     expect(failErr.code).toBe(status.NOT_FOUND);
     expect(failErr.details).toBe('widget 42 does not exist');
@@ -140,11 +165,16 @@ describe('service runtime', () => {
     expect(crashErr.details).toBe('internal error');
     client.close();
     const metrics = await (await http('/metrics')).text();
-    expect(metrics).toMatch(/grpc_server_handled_total\{[^}]*grpc_method="Fail"[^}]*grpc_code="NOT_FOUND"[^}]*\} 1/);
+    expect(metrics).toMatch(
+      /grpc_server_handled_total\{[^}]*grpc_method="Fail"[^}]*grpc_code="NOT_FOUND"[^}]*\} 1/,
+    );
   });
 
   it('tells a handler when its deadline passes', async () => {
-    const client = new ProbeClient(`127.0.0.1:${svc.grpcPort}`, credentials.createInsecure()) as unknown as Probe;
+    const client = new ProbeClient(
+      `127.0.0.1:${svc.grpcPort}`,
+      credentials.createInsecure(),
+    ) as unknown as Probe;
     lastAbort = undefined;
     const err = await new Promise<ServiceError>((resolve) =>
       client.hold({}, { deadline: Date.now() + 200 }, (e) => resolve(e!)),
@@ -157,11 +187,15 @@ describe('service runtime', () => {
   });
 
   it('rejects a bad setting before starting, naming it', async () => {
-    await expect(startService(blueprint, { ...env, CAIRN_TRACKING_GRPC_PORT: '70000' })).rejects.toThrow(ConfigError);
+    await expect(startService(blueprint, { ...env, CAIRN_TRACKING_GRPC_PORT: '70000' })).rejects.toThrow(
+      ConfigError,
+    );
     await expect(startService(blueprint, { ...env, CAIRN_TRACKING_GRPC_PORT: 'abc' })).rejects.toThrow(
       /CAIRN_TRACKING_GRPC_PORT: must be an integer between 1 and 65535 \(got "abc"\)/,
     );
-    await expect(startService(blueprint, { ...env, DATABASE_URL: undefined })).rejects.toThrow(/DATABASE_URL: is required/);
+    await expect(startService(blueprint, { ...env, DATABASE_URL: undefined })).rejects.toThrow(
+      /DATABASE_URL: is required/,
+    );
     await expect(startService(blueprint, { ...env, DATABASE_URL: 'mysql://u:secret@h/db' })).rejects.toThrow(
       /DATABASE_URL: must be a postgres:\/\/ or postgresql:\/\/ URL$/m,
     );
@@ -177,7 +211,9 @@ describe('service runtime', () => {
     );
     await waitFor('the call to reach its handler', () => (held.length === 1 ? true : undefined));
     const stopped = svc.stop();
-    await waitFor('readiness to turn off', async () => ((await http('/readyz').catch(() => undefined))?.status !== 200 ? true : undefined));
+    await waitFor('readiness to turn off', async () =>
+      (await http('/readyz').catch(() => undefined))?.status !== 200 ? true : undefined,
+    );
     // A new connection is refused while the old call drains.
     await expect(grpcHealthCheck(addr, '', 1_000)).rejects.toMatchObject({ code: expect.any(Number) });
     // The in-flight call still completes after shutdown began.

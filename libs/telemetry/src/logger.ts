@@ -14,7 +14,10 @@ export function createLogger(service: string, level = 'info', destination?: Dest
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
       mixin: () => currentTraceIds() ?? {},
-      redact: { paths: ['password', '*.password', 'authorization', '*.authorization', 'databaseUrl'], censor: '[redacted]' },
+      redact: {
+        paths: ['password', '*.password', 'authorization', '*.authorization', 'databaseUrl'],
+        censor: '[redacted]',
+      },
     },
     destination,
   );
@@ -45,8 +48,8 @@ export class PinoNestLogger implements LoggerService {
 
   private write(level: pino.Level, message: unknown, rest: unknown[]): void {
     // Nest passes the context (class name) last, and for errors a stack before it.
-    const context = typeof rest[rest.length - 1] === 'string' ? (rest[rest.length - 1] as string) : undefined;
-    const stack = rest.length > 1 && typeof rest[0] === 'string' ? (rest[0] as string) : undefined;
+    const context = typeof rest[rest.length - 1] === 'string' ? rest[rest.length - 1] : undefined;
+    const stack = rest.length > 1 && typeof rest[0] === 'string' ? rest[0] : undefined;
     if (message instanceof Error) {
       this.logger[level]({ context, err: message }, message.message);
     } else if (typeof message === 'object' && message !== null) {

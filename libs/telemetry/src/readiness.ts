@@ -40,7 +40,10 @@ export class ReadinessRegistry {
           results[c.name] = await Promise.race([
             c.check(),
             new Promise<ReadinessResult>((resolve) => {
-              timer = setTimeout(() => resolve({ ok: false, detail: `timed out after ${timeoutMs} ms` }), timeoutMs);
+              timer = setTimeout(
+                () => resolve({ ok: false, detail: `timed out after ${timeoutMs} ms` }),
+                timeoutMs,
+              );
             }),
           ]);
         } catch (err) {

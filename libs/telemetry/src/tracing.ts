@@ -30,11 +30,15 @@ function exporterFrom(env: NodeJS.ProcessEnv): { kind: TracesExporter; exporter?
       return {
         kind,
         exporter: new OTLPTraceExporter(
-          env.OTEL_EXPORTER_OTLP_ENDPOINT ? { url: `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces` } : {},
+          env.OTEL_EXPORTER_OTLP_ENDPOINT
+            ? { url: `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/$/, '')}/v1/traces` }
+            : {},
         ),
       };
     case 'console':
       return { kind, exporter: new ConsoleSpanExporter() };
+    case 'none':
+      return { kind: 'none' };
     default:
       // Unknown values are reported by config validation; tracing itself stays off.
       return { kind: 'none' };
@@ -65,7 +69,9 @@ export function startTracing(service: string, env: NodeJS.ProcessEnv = process.e
   registerInstrumentations({
     tracerProvider: provider,
     instrumentations: [
-      new HttpInstrumentation({ ignoreIncomingRequestHook: (req) => /^\/(healthz|readyz|metrics)/.test(req.url ?? '') }),
+      new HttpInstrumentation({
+        ignoreIncomingRequestHook: (req) => /^\/(healthz|readyz|metrics)/.test(req.url ?? ''),
+      }),
       new GrpcInstrumentation({ ignoreGrpcMethods: ['Check', 'Watch'] }),
       new PgInstrumentation(),
     ],

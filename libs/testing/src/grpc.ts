@@ -11,7 +11,8 @@ type HealthClient = {
   close(): void;
 };
 
-let healthCtor: (new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => HealthClient) | undefined;
+let healthCtor:
+  (new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => HealthClient) | undefined;
 
 /** Calls grpc.health.v1.Health/Check and returns the status name (e.g. `SERVING`). */
 export async function grpcHealthCheck(address: string, service = '', timeoutMs = 2_000): Promise<string> {
@@ -39,5 +40,6 @@ export async function grpcHealthCheck(address: string, service = '', timeoutMs =
 export function unary<Req, Res>(
   call: (req: Req, cb: (err: ServiceError | null, res: Res) => void) => unknown,
 ): (req: Req) => Promise<Res> {
-  return (req) => new Promise((resolve, reject) => call(req, (err, res) => (err ? reject(err) : resolve(res))));
+  return (req) =>
+    new Promise((resolve, reject) => call(req, (err, res) => (err ? reject(err) : resolve(res))));
 }

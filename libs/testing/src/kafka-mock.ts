@@ -1,6 +1,7 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
@@ -8,7 +9,7 @@ import { createInterface } from 'node:readline';
 export interface KafkaMock {
   /** Bootstrap addresses (`127.0.0.1:port`), one per broker; broker ids are 1..N in this order. */
   brokers: string[];
-  /** Creates a topic (the mock reports controller id 0, so kafkajs admin calls fail: use this). */
+  /** Creates a topic; use this, not kafkajs admin.createTopics (the mock's controller id 0 names no broker). */
   createTopic(name: string, partitions: number, replication?: number): Promise<void>;
   /** Takes broker `id` (1-based) down: its connections are closed and new ones refused. */
   brokerDown(id: number): Promise<void>;
@@ -28,7 +29,8 @@ const SOURCE = path.join(__dirname, '..', 'native', 'kafka-mock.c');
 function repoRoot(): string {
   for (let dir = __dirname; ; dir = path.dirname(dir)) {
     if (existsSync(path.join(dir, 'nx.json'))) return dir;
-    if (path.dirname(dir) === dir) throw new Error(`cannot find the repository root (nx.json) above ${__dirname}`);
+    if (path.dirname(dir) === dir)
+      throw new Error(`cannot find the repository root (nx.json) above ${__dirname}`);
   }
 }
 
@@ -65,7 +67,9 @@ async function ensureBinary(): Promise<string> {
   const tmp = `${binary}.${process.pid}.${Date.now()}.tmp`;
   try {
     const result = await run('gcc', ['-O2', '-o', tmp, SOURCE, '-lrdkafka']).catch((err: unknown) => {
-      const msg = err instanceof Error ? err.message : String(err);
+      // Not `instanceof Error`: Node's errors come from another realm under Jest.
+      const msg =
+        typeof err === 'object' && err !== null && 'message' in err ? String(err.message) : String(err);
       throw new Error(`cannot run gcc to build the Kafka mock launcher (${msg}); ${ENSURE_HINT}`);
     });
     if (result.code !== 0) {
@@ -94,7 +98,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: () => string): Pr
  */
 export async function startKafkaMock(opts: { brokers?: number } = {}): Promise<KafkaMock> {
   const brokerCount = opts.brokers ?? 3;
-  if (!Number.isInteger(brokerCount) || brokerCount < 1) throw new Error(`invalid broker count: ${brokerCount}`);
+  if (!Number.isInteger(brokerCount) || brokerCount < 1)
+    throw new Error(`invalid broker count: ${brokerCount}`);
   const binary = await ensureBinary();
 
   const child: ChildProcessWithoutNullStreams = spawn(binary, [String(brokerCount)], {
@@ -106,6 +111,11 @@ export async function startKafkaMock(opts: { brokers?: number } = {}): Promise<K
   });
   // Writes after the child died would otherwise surface as an unhandled 'error' event.
   child.stdin.on('error', () => undefined);
+  // A forgotten stop() must not keep Jest alive: when this process ends, the launcher sees EOF
+  // on stdin and exits. Pending waits below hold their own timers, so nothing is cut short.
+  child.unref();
+  for (const stream of [child.stdin, child.stdout, child.stderr])
+    (stream as unknown as Partial<Socket>).unref?.();
 
   // Every stdout line goes to the oldest waiter; the first waiter is the BOOTSTRAP line.
   const waiters: { resolve: (line: string) => void; reject: (err: Error) => void }[] = [];
@@ -116,7 +126,9 @@ export async function startKafkaMock(opts: { brokers?: number } = {}): Promise<K
     exitError ??= err;
     for (const w of waiters.splice(0)) w.reject(exitError);
   };
-  child.once('error', (err) => failAll(new Error(`cannot run the Kafka mock launcher ${binary}: ${err.message}`)));
+  child.once('error', (err) =>
+    failAll(new Error(`cannot run the Kafka mock launcher ${binary}: ${err.message}`)),
+  );
   // 'close' (not 'exit'): stdout is fully read by then, so no answer is lost to the rejection.
   child.once('close', (code, signal) =>
     failAll(new Error(`Kafka mock launcher exited (code ${code}, signal ${signal}): ${stderr.trim()}`)),
@@ -130,7 +142,11 @@ export async function startKafkaMock(opts: { brokers?: number } = {}): Promise<K
 
   let bootstrap: string;
   try {
-    bootstrap = await withTimeout(nextLine(), START_TIMEOUT_MS, () => `the Kafka mock BOOTSTRAP line; stderr: ${stderr.trim()}`);
+    bootstrap = await withTimeout(
+      nextLine(),
+      START_TIMEOUT_MS,
+      () => `the Kafka mock BOOTSTRAP line; stderr: ${stderr.trim()}`,
+    );
   } catch (err) {
     child.kill('SIGKILL');
     throw err;
@@ -138,7 +154,9 @@ export async function startKafkaMock(opts: { brokers?: number } = {}): Promise<K
   const match = /^BOOTSTRAP (\S+)$/.exec(bootstrap);
   if (!match) {
     child.kill('SIGKILL');
-    throw new Error(`unexpected first line from the Kafka mock launcher: ${JSON.stringify(bootstrap)}; stderr: ${stderr.trim()}`);
+    throw new Error(
+      `unexpected first line from the Kafka mock launcher: ${JSON.stringify(bootstrap)}; stderr: ${stderr.trim()}`,
+    );
   }
   const brokers = match[1].split(',');
 
@@ -148,20 +166,30 @@ export async function startKafkaMock(opts: { brokers?: number } = {}): Promise<K
     const result = queue.then(async () => {
       const answer = nextLine();
       child.stdin.write(`${cmd}\n`);
-      const line = await withTimeout(answer, COMMAND_TIMEOUT_MS, () => `the Kafka mock's answer to "${cmd}"`);
+      const line = await withTimeout(
+        answer,
+        COMMAND_TIMEOUT_MS,
+        () => `the Kafka mock's answer to "${cmd}"`,
+      ).catch((err: unknown) => {
+        // A late answer would be taken for the next command's: the launcher is unusable now.
+        child.kill('SIGKILL');
+        throw err;
+      });
       if (line !== 'OK') throw new Error(`Kafka mock command "${cmd}" failed: ${line.replace(/^ERR /, '')}`);
     });
     queue = result.catch(() => undefined);
     return result;
   };
   const checkId = (id: number): void => {
-    if (!Number.isInteger(id) || id < 1 || id > brokerCount) throw new Error(`no broker ${id} (brokers are 1..${brokerCount})`);
+    if (!Number.isInteger(id) || id < 1 || id > brokerCount)
+      throw new Error(`no broker ${id} (brokers are 1..${brokerCount})`);
   };
 
   return {
     brokers,
     async createTopic(name, partitions, replication = Math.min(3, brokerCount)) {
-      if (!/^[A-Za-z0-9._-]{1,249}$/.test(name)) throw new Error(`invalid topic name: ${JSON.stringify(name)}`);
+      if (!/^[A-Za-z0-9._-]{1,249}$/.test(name))
+        throw new Error(`invalid topic name: ${JSON.stringify(name)}`);
       await command(`topic ${name} ${partitions} ${replication}`);
     },
     async brokerDown(id) {

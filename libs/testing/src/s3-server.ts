@@ -25,7 +25,9 @@ export async function startS3Server(): Promise<S3TestServer> {
   });
   const spawnError = new Promise<never>((_, reject) => {
     child.once('error', (err) =>
-      reject(new Error(`cannot start moto_server (${err.message}); run: bash tools/scripts/ensure-system-deps.sh`)),
+      reject(
+        new Error(`cannot start moto_server (${err.message}); run: bash tools/scripts/ensure-system-deps.sh`),
+      ),
     );
     child.once('exit', (code) => reject(new Error(`moto_server exited with code ${code}: ${stderr}`)));
   });

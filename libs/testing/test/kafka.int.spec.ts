@@ -15,7 +15,10 @@ interface Received {
   value: string;
 }
 
-/** Producer settings that work against librdkafka's mock (no idempotence: it needs the controller). */
+/**
+ * Producer settings for librdkafka's mock: idempotence off (transactions/idempotence are not what
+ * these tests exercise), one request in flight so retries cannot reorder, no auto topic creation.
+ */
 function newProducer(kafka: Kafka): Producer {
   return kafka.producer({
     idempotent: false,
@@ -63,7 +66,7 @@ async function startConsumer(
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   await consumer.run({
-    autoCommit: true,
+    autoCommit: false,
     eachMessage: async ({ partition, message }) => {
       sink.push(toReceived(partition, message));
     },
@@ -157,6 +160,19 @@ describe('integration harness: librdkafka mock Kafka cluster + kafkajs', () => {
     // The keys spread over more than one partition, so the per-key order check is not trivial.
     expect(partitionsUsed.size).toBeGreaterThan(1);
 
+    // The broker holds the commits: OffsetFetch (group coordinator, not controller) works on the mock.
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      for (const groupId of groups) {
+        const [fetched] = await admin.fetchOffsets({ groupId, topics: [topic] });
+        const total = fetched.partitions.reduce((sum, p) => sum + Number(p.offset), 0);
+        expect(total).toBe(30);
+      }
+    } finally {
+      await admin.disconnect();
+    }
+
     // Re-join each group (fromBeginning): committed offsets mean only the newer messages arrive.
     const producer2 = newProducer(kafka);
     await producer2.connect();
@@ -208,7 +224,11 @@ describe('integration harness: librdkafka mock Kafka cluster + kafkajs', () => {
     await producer.connect();
     // A producer that does not retry, bootstrapped from the other brokers, shows the outage.
     const others = mock.brokers.filter((_, i) => i + 1 !== leader);
-    const fragile = new Kafka({ clientId: 'cairn-kafka-int-fragile', brokers: others, logLevel: logLevel.NOTHING }).producer({
+    const fragile = new Kafka({
+      clientId: 'cairn-kafka-int-fragile',
+      brokers: others,
+      logLevel: logLevel.NOTHING,
+    }).producer({
       idempotent: false,
       maxInFlightRequests: 1,
       createPartitioner: Partitioners.DefaultPartitioner,
@@ -216,12 +236,20 @@ describe('integration harness: librdkafka mock Kafka cluster + kafkajs', () => {
     });
     await fragile.connect();
     try {
-      const first = await producer.send({ topic, acks: -1, messages: [{ partition: 0, key: 'k', value: 'before' }] });
+      const first = await producer.send({
+        topic,
+        acks: -1,
+        messages: [{ partition: 0, key: 'k', value: 'before' }],
+      });
       expect(first[0]).toMatchObject({ partition: 0, errorCode: 0, baseOffset: '0' });
 
       await mock.brokerDown(leader);
       // The retrying producer's send starts during the outage and keeps retrying...
-      const during = producer.send({ topic, acks: -1, messages: [{ partition: 0, key: 'k', value: 'during' }] });
+      const during = producer.send({
+        topic,
+        acks: -1,
+        messages: [{ partition: 0, key: 'k', value: 'during' }],
+      });
       during.catch(() => undefined); // awaited below; avoid an unhandled rejection meanwhile
       // ...while a send without retries to the same partition fails: the leader is really down.
       await expect(
@@ -231,7 +259,11 @@ describe('integration harness: librdkafka mock Kafka cluster + kafkajs', () => {
 
       const duringMeta = await during;
       expect(duringMeta[0]).toMatchObject({ partition: 0, errorCode: 0, baseOffset: '1' });
-      const after = await producer.send({ topic, acks: -1, messages: [{ partition: 0, key: 'k', value: 'after' }] });
+      const after = await producer.send({
+        topic,
+        acks: -1,
+        messages: [{ partition: 0, key: 'k', value: 'after' }],
+      });
       expect(after[0]).toMatchObject({ partition: 0, errorCode: 0, baseOffset: '2' });
     } finally {
       await Promise.all([producer.disconnect(), fragile.disconnect()]);
@@ -241,10 +273,19 @@ describe('integration harness: librdkafka mock Kafka cluster + kafkajs', () => {
     const got: Received[] = [];
     const consumer = await startConsumer(kafka, `failover-${randomUUID()}`, topic, got, new Map());
     try {
-      await waitFor('three messages after the broker restart', () => (got.length >= 3 ? true : undefined), 45_000, 50);
+      await waitFor(
+        'three messages after the broker restart',
+        () => (got.length >= 3 ? true : undefined),
+        45_000,
+        50,
+      );
     } finally {
       await consumer.disconnect();
     }
-    expect(got.map((m) => `${m.partition}:${m.offset}:${m.value}`)).toEqual(['0:0:before', '0:1:during', '0:2:after']);
+    expect(got.map((m) => `${m.partition}:${m.offset}:${m.value}`)).toEqual([
+      '0:0:before',
+      '0:1:during',
+      '0:2:after',
+    ]);
   });
 });

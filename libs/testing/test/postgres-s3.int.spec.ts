@@ -20,7 +20,9 @@ describe('integration harness: real Postgres', () => {
       expect(Number(version[0].server_version_num)).toBeGreaterThanOrEqual(150000);
       await client.query('CREATE TABLE harness_check (id serial PRIMARY KEY, payload jsonb NOT NULL)');
       await client.query('INSERT INTO harness_check (payload) VALUES ($1), ($2)', [{ a: 1 }, { a: 2 }]);
-      const { rows } = await client.query<{ total: number }>("SELECT sum((payload->>'a')::int)::int AS total FROM harness_check");
+      const { rows } = await client.query<{ total: number }>(
+        "SELECT sum((payload->>'a')::int)::int AS total FROM harness_check",
+      );
       expect(rows[0].total).toBe(3);
     } finally {
       await client.end();
@@ -33,7 +35,9 @@ describe('integration harness: real Postgres', () => {
       expect(other.name).not.toBe(db.name);
       const client = new Client({ connectionString: other.url });
       await client.connect();
-      const { rows } = await client.query("SELECT to_regclass('public.harness_check') AS t");
+      const { rows } = await client.query<{ t: string | null }>(
+        "SELECT to_regclass('public.harness_check')::text AS t",
+      );
       await client.end();
       expect(rows[0].t).toBeNull();
     } finally {
@@ -66,7 +70,9 @@ describe('integration harness: S3-compatible server', () => {
     const got = await client.send(new GetObjectCommand({ Bucket: 'harness', Key: 'runs/1/model.pkl' }));
     const bytes = Buffer.from(await got.Body!.transformToByteArray());
     expect(bytes.equals(body)).toBe(true);
-    await expect(client.send(new GetObjectCommand({ Bucket: 'harness', Key: 'missing' }))).rejects.toMatchObject({
+    await expect(
+      client.send(new GetObjectCommand({ Bucket: 'harness', Key: 'missing' })),
+    ).rejects.toMatchObject({
       name: 'NoSuchKey',
     });
   });

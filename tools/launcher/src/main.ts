@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '@cairn/persistence';
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '@cairn/embedded-postgres';
 import { serviceSpecs, type ServiceSpec } from './services';
 import { EXIT_CONFIG, SupervisedProcess } from './supervised-process';
 
@@ -43,7 +43,9 @@ function portInUse(port: number): Promise<boolean> {
 
 async function isReady(spec: ServiceSpec): Promise<boolean> {
   try {
-    const res = await fetch(`http://127.0.0.1:${spec.httpPort}/readyz`, { signal: AbortSignal.timeout(2_000) });
+    const res = await fetch(`http://127.0.0.1:${spec.httpPort}/readyz`, {
+      signal: AbortSignal.timeout(2_000),
+    });
     return res.status === 200;
   } catch {
     return false;
@@ -60,15 +62,22 @@ class Launcher {
     const specs = serviceSpecs(env, path.join(root, 'dist'));
     const conflicts: string[] = [];
     for (const s of specs) {
-      for (const [kind, port] of [['gRPC', s.grpcPort], ['HTTP', s.httpPort]] as const) {
+      for (const [kind, port] of [
+        ['gRPC', s.grpcPort],
+        ['HTTP', s.httpPort],
+      ] as const) {
         const n = Number(port);
         if (Number.isInteger(n) && n > 0 && n < 65536 && (await portInUse(n))) {
-          conflicts.push(`${s.name} ${kind} port ${n} (CAIRN_${s.name.toUpperCase()}_${kind === 'gRPC' ? 'GRPC' : 'HTTP'}_PORT)`);
+          conflicts.push(
+            `${s.name} ${kind} port ${n} (CAIRN_${s.name.toUpperCase()}_${kind === 'gRPC' ? 'GRPC' : 'HTTP'}_PORT)`,
+          );
         }
       }
     }
     if (conflicts.length) {
-      throw new Error(`ports already in use: ${conflicts.join(', ')}. Is Cairn already running? Stop it or set those variables.`);
+      throw new Error(
+        `ports already in use: ${conflicts.join(', ')}. Is Cairn already running? Stop it or set those variables.`,
+      );
     }
 
     let databaseUrl = env.DATABASE_URL;
@@ -86,12 +95,14 @@ class Launcher {
           if (pgLines.length > 40) pgLines.shift();
           if (/\b(WARNING|ERROR|FATAL|PANIC)\b/.test(line)) pgLog(line);
         });
-      this.pg = await startEmbeddedPostgres({ dataDir: path.join(home, 'postgres'), port: pgPort, onLog }).catch(
-        (err: unknown) => {
-          pgLines.forEach(pgLog);
-          throw err;
-        },
-      );
+      this.pg = await startEmbeddedPostgres({
+        dataDir: path.join(home, 'postgres'),
+        port: pgPort,
+        onLog,
+      }).catch((err: unknown) => {
+        pgLines.forEach(pgLog);
+        throw err;
+      });
       await this.pg.createDatabaseIfMissing('cairn');
       databaseUrl = this.pg.url('cairn');
       say(`embedded Postgres on 127.0.0.1:${pgPort}, data in ${this.pg.dataDir}`);
@@ -126,7 +137,9 @@ class Launcher {
       for (const spec of [...pending]) if (await isReady(spec)) pending.delete(spec);
       if (!pending.size) break;
       if (Date.now() > deadline) {
-        throw new Error(`not ready after ${readyTimeoutMs} ms: ${[...pending].map((s) => s.name).join(', ')}`);
+        throw new Error(
+          `not ready after ${readyTimeoutMs} ms: ${[...pending].map((s) => s.name).join(', ')}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -138,14 +151,20 @@ class Launcher {
     say(`all ${specs.length} services ready in ${seconds} s from npm start`);
     say(`gateway gRPC   localhost:${gw.grpcPort}`);
     say(`gateway HTTP   http://localhost:${gw.httpPort}`);
-    for (const s of specs.filter((x) => x !== gw)) say(`${s.name.padEnd(14)} gRPC localhost:${s.grpcPort}, health http://localhost:${s.httpPort}/readyz`);
+    for (const s of specs.filter((x) => x !== gw))
+      say(`${s.name.padEnd(14)} gRPC localhost:${s.grpcPort}, health http://localhost:${s.httpPort}/readyz`);
     say(`data           ${home}`);
     say('press Ctrl-C to stop');
   }
 
   private readonly restarts = new Map<string, { attempts: number; lastStart: number }>();
 
-  private onCrash(spec: ServiceSpec, proc: SupervisedProcess, code: number | null, signal: NodeJS.Signals | null): void {
+  private onCrash(
+    spec: ServiceSpec,
+    proc: SupervisedProcess,
+    code: number | null,
+    signal: NodeJS.Signals | null,
+  ): void {
     if (this.shuttingDown) return;
     if (code === EXIT_CONFIG) {
       this.fatal = `${spec.name} has invalid configuration (see its message above); not restarting it`;
@@ -159,7 +178,9 @@ class Launcher {
     const delay = Math.min(30_000, 1_000 * 2 ** state.attempts);
     state.attempts += 1;
     this.restarts.set(spec.name, state);
-    say(`${spec.name} exited (${signal ?? `code ${code}`}); restarting in ${delay / 1000} s (attempt ${state.attempts})`);
+    say(
+      `${spec.name} exited (${signal ?? `code ${code}`}); restarting in ${delay / 1000} s (attempt ${state.attempts})`,
+    );
     setTimeout(() => {
       if (this.shuttingDown) return;
       state.lastStart = Date.now();

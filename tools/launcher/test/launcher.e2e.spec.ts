@@ -20,7 +20,11 @@ interface Platform {
 /** Starts the platform exactly as a user does: `npm start`. */
 function npmStart(env: NodeJS.ProcessEnv): Platform {
   // Its own process group, like a shell job, so that stop() can do what Ctrl-C does.
-  const child = spawn('npm', ['start'], { cwd: ROOT, env: { ...process.env, ...env, NO_COLOR: '1' }, detached: true });
+  const child = spawn('npm', ['start'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, NO_COLOR: '1' },
+    detached: true,
+  });
   const output: string[] = [];
   const collect = (d: Buffer) => output.push(...d.toString().split('\n'));
   child.stdout?.on('data', collect);
@@ -75,7 +79,8 @@ describe('npm start (embedded platform)', () => {
   });
 
   const port = (s: string, kind: 'GRPC' | 'HTTP') => env[`CAIRN_${s.toUpperCase()}_${kind}_PORT`];
-  const readyLine = (p: Platform) => p.output.find((l) => /all 5 services ready in [\d.]+ s from npm start/.test(l));
+  const readyLine = (p: Platform) =>
+    p.output.find((l) => /all 5 services ready in [\d.]+ s from npm start/.test(l));
 
   /** Ctrl-C: SIGINT to every process of the terminal's foreground job. */
   async function stop(p: Platform): Promise<void> {
@@ -83,7 +88,11 @@ describe('npm start (embedded platform)', () => {
     // npm itself dies of the SIGINT, as in a terminal; the launcher carries on stopping.
     const code = await p.exited;
     expect(code === 0 || p.signal() === 'SIGINT').toBe(true);
-    await waitFor('every process of the platform to exit', async () => ((await processesOf(home)).length === 0 ? true : undefined), 30_000);
+    await waitFor(
+      'every process of the platform to exit',
+      async () => ((await processesOf(home)).length === 0 ? true : undefined),
+      30_000,
+    );
     expect(p.output.some((l) => /^cairn\s+\| stopped$/.test(l))).toBe(true);
   }
 
@@ -100,33 +109,47 @@ describe('npm start (embedded platform)', () => {
       expect({ s, status: ready.status }).toEqual({ s, status: 200 });
       const metrics = await (await fetch(`http://127.0.0.1:${port(s, 'HTTP')}/metrics`)).text();
       expect(metrics).toContain(`nodejs_heap_size_total_bytes{service="${s}"}`);
-      expect({ s, health: await grpcHealthCheck(`127.0.0.1:${port(s, 'GRPC')}`) }).toEqual({ s, health: 'SERVING' });
+      expect({ s, health: await grpcHealthCheck(`127.0.0.1:${port(s, 'GRPC')}`) }).toEqual({
+        s,
+        health: 'SERVING',
+      });
     }
     // Logs are JSON, prefixed with the service name.
     expect(p.output.some((l) => /^tracking\s+\| \{"level":/.test(l))).toBe(true);
 
     // Leave a marker in the embedded database for the restart test below.
-    const db = new Client({ connectionString: `postgresql://postgres:cairn@127.0.0.1:${env.CAIRN_POSTGRES_PORT}/cairn` });
+    const db = new Client({
+      connectionString: `postgresql://postgres:cairn@127.0.0.1:${env.CAIRN_POSTGRES_PORT}/cairn`,
+    });
     await db.connect();
-    await db.query('CREATE TABLE public.e2e_marker (note text); INSERT INTO public.e2e_marker VALUES ($1)', ['first run']).catch(
-      async () => {
+    await db
+      .query('CREATE TABLE public.e2e_marker (note text); INSERT INTO public.e2e_marker VALUES ($1)', [
+        'first run',
+      ])
+      .catch(async () => {
         await db.query('CREATE TABLE public.e2e_marker (note text)');
         await db.query("INSERT INTO public.e2e_marker VALUES ('first run')");
-      },
-    );
+      });
     await db.end();
 
     // A crashed service is restarted and becomes ready again.
     const before = await servicePid(home, 'monitor');
     expect(before).toBeDefined();
     process.kill(before!, 'SIGKILL');
-    await waitFor('the launcher to report the crash', () => (p.output.some((l) => /monitor exited \(SIGKILL\); restarting/.test(l)) ? true : undefined));
-    await waitFor('monitor to be ready again', async () => {
-      const pid = await servicePid(home, 'monitor');
-      if (!pid || pid === before) return undefined;
-      const res = await fetch(`http://127.0.0.1:${port('monitor', 'HTTP')}/readyz`).catch(() => undefined);
-      return res?.status === 200 ? true : undefined;
-    }, 30_000, 100);
+    await waitFor('the launcher to report the crash', () =>
+      p.output.some((l) => /monitor exited \(SIGKILL\); restarting/.test(l)) ? true : undefined,
+    );
+    await waitFor(
+      'monitor to be ready again',
+      async () => {
+        const pid = await servicePid(home, 'monitor');
+        if (!pid || pid === before) return undefined;
+        const res = await fetch(`http://127.0.0.1:${port('monitor', 'HTTP')}/readyz`).catch(() => undefined);
+        return res?.status === 200 ? true : undefined;
+      },
+      30_000,
+      100,
+    );
 
     await stop(p);
     expect(p.output.join('\n')).toMatch(/stopping embedded Postgres[\s\S]*stopped/);
@@ -136,13 +159,20 @@ describe('npm start (embedded platform)', () => {
   it('finds the same data on a second start', async () => {
     const p = npmStart(env);
     await waitFor('the ready banner', () => readyLine(p), 150_000, 100);
-    const db = new Client({ connectionString: `postgresql://postgres:cairn@127.0.0.1:${env.CAIRN_POSTGRES_PORT}/cairn` });
+    const db = new Client({
+      connectionString: `postgresql://postgres:cairn@127.0.0.1:${env.CAIRN_POSTGRES_PORT}/cairn`,
+    });
     await db.connect();
     const { rows } = await db.query<{ note: string }>('SELECT note FROM public.e2e_marker');
     await db.end();
     expect(rows).toEqual([{ note: 'first run' }]);
-    const client = new systemV1.SystemServiceClient(`127.0.0.1:${port('registry', 'GRPC')}`, credentials.createInsecure());
-    const info = await unary<systemV1.GetInfoRequest, systemV1.GetInfoResponse>(client.getInfo.bind(client))({});
+    const client = new systemV1.SystemServiceClient(
+      `127.0.0.1:${port('registry', 'GRPC')}`,
+      credentials.createInsecure(),
+    );
+    const info = await unary<systemV1.GetInfoRequest, systemV1.GetInfoResponse>(client.getInfo.bind(client))(
+      {},
+    );
     client.close();
     expect(info.appliedMigrations).toEqual(['Baseline1764000000000']);
     await stop(p);
@@ -152,7 +182,13 @@ describe('npm start (embedded platform)', () => {
     const p = npmStart({ ...env, CAIRN_REGISTRY_GRPC_PORT: 'not-a-port' });
     const code = await p.exited;
     expect(code).toBe(78);
-    expect(p.output.join('\n')).toContain('CAIRN_REGISTRY_GRPC_PORT: must be an integer between 1 and 65535 (got "not-a-port")');
-    await waitFor('every process of the platform to exit', async () => ((await processesOf(home)).length === 0 ? true : undefined), 30_000);
+    expect(p.output.join('\n')).toContain(
+      'CAIRN_REGISTRY_GRPC_PORT: must be an integer between 1 and 65535 (got "not-a-port")',
+    );
+    await waitFor(
+      'every process of the platform to exit',
+      async () => ((await processesOf(home)).length === 0 ? true : undefined),
+      30_000,
+    );
   });
 });

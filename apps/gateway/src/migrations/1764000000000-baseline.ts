@@ -7,7 +7,9 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 export class Baseline1764000000000 implements MigrationInterface {
   async up(q: QueryRunner): Promise<void> {
     const schema = q.connection.driver.schema ?? 'gateway';
-    await q.query(`COMMENT ON SCHEMA "${schema}" IS 'Owned by the Cairn gateway service. Other services never read it.'`);
+    await q.query(
+      `COMMENT ON SCHEMA "${schema}" IS 'Owned by the Cairn gateway service. Other services never read it.'`,
+    );
   }
 
   async down(q: QueryRunner): Promise<void> {

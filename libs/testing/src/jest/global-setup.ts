@@ -1,7 +1,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startEmbeddedPostgres } from '@cairn/persistence';
+import { startEmbeddedPostgres } from '@cairn/embedded-postgres';
 import { freePort } from '../ports';
 import { TEST_DATABASE_ENV } from '../postgres';
 
@@ -17,11 +17,13 @@ export default async function globalSetup(): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cairn-test-pg-'));
   const port = await freePort();
   const logs: string[] = [];
-  const pg = await startEmbeddedPostgres({ dataDir: path.join(dir, 'data'), port, onLog: (l) => logs.push(l) }).catch(
-    (err: unknown) => {
-      throw new Error(`${err instanceof Error ? err.message : String(err)}\n${logs.slice(-20).join('\n')}`);
-    },
-  );
+  const pg = await startEmbeddedPostgres({
+    dataDir: path.join(dir, 'data'),
+    port,
+    onLog: (l) => logs.push(l),
+  }).catch((err: unknown) => {
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n${logs.slice(-20).join('\n')}`);
+  });
   process.env[TEST_DATABASE_ENV] = pg.url('postgres');
   (globalThis as GlobalWithPg).__cairnPostgres = pg;
 }

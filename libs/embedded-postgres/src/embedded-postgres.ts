@@ -25,7 +25,11 @@ interface EmbeddedPostgresInstance {
   stop(): Promise<void>;
 }
 
-const exists = (p: string) => stat(p).then(() => true, () => false);
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 
 /** Stops a postmaster left running on this data directory by a launcher that was killed. */
 async function stopOrphan(dataDir: string, log: (l: string) => void): Promise<void> {
@@ -74,7 +78,8 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
   // the services have drained, and the launcher stops an orphaned server on its next start.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const exitHook = require('async-exit-hook') as { unhookEvent(e: string): void };
-  for (const e of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message', 'exit']) exitHook.unhookEvent(e);
+  for (const e of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'message', 'exit'])
+    exitHook.unhookEvent(e);
 
   await mkdir(path.dirname(dataDir), { recursive: true });
   if (isRoot) {
@@ -93,10 +98,14 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     createPostgresUser: isRoot,
     initdbFlags: ['--encoding=UTF8'],
     postgresFlags: [
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', 'unix_socket_directories=',
-      '-c', 'max_connections=300',
-      '-c', 'shared_buffers=256MB',
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=300',
+      '-c',
+      'shared_buffers=256MB',
     ],
     onLog: (m: string) => log(m.trimEnd()),
     onError: (e: unknown) => log(String(e)),
@@ -112,7 +121,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     await pg.start();
   } catch (err) {
     throw new Error(
-      `embedded Postgres did not start on 127.0.0.1:${opts.port} (data ${dataDir})${err ? `: ${String(err)}` : ''}; is the port in use?`,
+      `embedded Postgres did not start on 127.0.0.1:${opts.port} (data ${dataDir})${err instanceof Error ? `: ${err.message}` : ''}; is the port in use?`,
     );
   }
 

@@ -1,0 +1,4 @@
+import { describeServiceContract } from '@cairn/testing';
+import { monitorBlueprint } from '../src/monitor.blueprint';
+
+describeServiceContract(monitorBlueprint);
