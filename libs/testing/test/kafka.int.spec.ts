@@ -66,7 +66,7 @@ async function startConsumer(
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   await consumer.run({
-    autoCommit: false,
+    autoCommit: true,
     eachMessage: async ({ partition, message }) => {
       sink.push(toReceived(partition, message));
     },
