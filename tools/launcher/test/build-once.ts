@@ -1,10 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
+import postgresSetup from '../../../libs/testing/src/jest/global-setup';
 
-/** The end-to-end suites run the built platform, so build it first (incremental). */
-export default function buildOnce(): void {
+/**
+ * The end-to-end suites run the built platform, so build it first (incremental), and give
+ * the suites that start a single service process a real Postgres.
+ */
+export default async function setup(): Promise<void> {
   execFileSync('npm', ['run', '--silent', 'build'], {
     cwd: path.resolve(__dirname, '../../..'),
     stdio: 'inherit',
   });
+  await postgresSetup();
 }
