@@ -1,4 +1,4 @@
-import { describeServiceContract } from '@cairn/testing';
+import { describeServiceContract } from '@cairn/service-testing';
 import { monitorBlueprint } from '../src/monitor.blueprint';
 
 describeServiceContract(monitorBlueprint);

@@ -1,4 +1,4 @@
-import { describeServiceContract } from '@cairn/testing';
+import { describeServiceContract } from '@cairn/service-testing';
 import { registryBlueprint } from '../src/registry.blueprint';
 
 describeServiceContract(registryBlueprint);

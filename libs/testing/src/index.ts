@@ -3,4 +3,5 @@ export * from './postgres';
 export * from './s3-server';
 export * from './grpc';
 export * from './kafka-mock';
-export * from './service-contract';
+export { default as startRunPostgres } from './jest/global-setup';
+export { default as stopRunPostgres } from './jest/global-teardown';

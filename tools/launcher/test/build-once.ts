@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import postgresSetup from '../../../libs/testing/src/jest/global-setup';
+import { startRunPostgres } from '@cairn/testing';
 
 /**
  * The end-to-end suites run the built platform, so build it first (incremental), and give
@@ -11,5 +11,5 @@ export default async function setup(): Promise<void> {
     cwd: path.resolve(__dirname, '../../..'),
     stdio: 'inherit',
   });
-  await postgresSetup();
+  await startRunPostgres();
 }

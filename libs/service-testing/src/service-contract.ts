@@ -3,9 +3,7 @@ import { Client } from 'pg';
 import { runMigrationCli } from '@cairn/persistence';
 import { systemV1 } from '@cairn/proto';
 import { type RunningService, type ServiceBlueprint, startService } from '@cairn/service-runtime';
-import { grpcHealthCheck, unary } from './grpc';
-import { freePort } from './ports';
-import { createTestDatabase, type TestDatabase } from './postgres';
+import { createTestDatabase, freePort, grpcHealthCheck, type TestDatabase, unary } from '@cairn/testing';
 
 /** Class names of a blueprint's migrations, in order: what the schema must record as applied. */
 function migrationNames(blueprint: ServiceBlueprint): string[] {
