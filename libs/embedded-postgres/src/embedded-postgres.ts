@@ -25,6 +25,9 @@ interface EmbeddedPostgresInstance {
   stop(): Promise<void>;
 }
 
+/** How often a wait for a process or condition checks again. */
+const POLL_MS = 100;
+
 const exists = (p: string) =>
   stat(p).then(
     () => true,
@@ -51,7 +54,7 @@ async function stopOrphan(dataDir: string, log: (l: string) => void): Promise<vo
     } catch {
       return;
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, POLL_MS));
   }
   throw new Error(`postgres (pid ${pid}) on ${dataDir} did not stop`);
 }

@@ -20,6 +20,7 @@ const root = path.resolve(__dirname, '../../../..');
 const home = path.resolve(env.CAIRN_HOME || path.join(process.cwd(), '.cairn'));
 const pgPort = Number(env.CAIRN_POSTGRES_PORT || 54329);
 const readyTimeoutMs = Number(env.CAIRN_READY_TIMEOUT_MS || 120_000);
+const READY_POLL_MS = 100;
 const color = process.stdout.isTTY && !env.NO_COLOR;
 const COLORS = [36, 35, 33, 32, 34, 31];
 
@@ -141,7 +142,7 @@ class Launcher {
           `not ready after ${readyTimeoutMs} ms: ${[...pending].map((s) => s.name).join(', ')}`,
         );
       }
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, READY_POLL_MS));
     }
     if (this.fatal) throw new Error(this.fatal);
     if (this.shuttingDown) return;
