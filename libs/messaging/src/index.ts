@@ -1,1 +1,11 @@
 export * from './event-bus.port';
+export * from './event-bus.factory';
+export * from './outbox/messaging-tables';
+export * from './outbox/messaging-tables.migration';
+export * from './outbox/unit-of-work';
+export * from './outbox/outbox-relay';
+export * from './consumer/event-consumer';
+export { dlqTopic, replayDeadLetters, type ReplayOptions } from './consumer/dead-letters';
+export { PostgresEventBus, migrateBusSchema, BUS_SCHEMA, type BusLogger } from './postgres-bus';
+export { KafkaEventBus } from './kafka-bus/kafka-event-bus';
+export type { KafkaBusLogger, KafkaEventBusConfig, KafkaSaslConfig } from './kafka-bus/kafka-bus.config';

@@ -228,6 +228,7 @@ export function describeBackboneContract(name: string, fixture: () => BackboneFi
       const metricsText = await metrics.metrics();
       expect(metricsText).toMatch(/cairn_outbox_published_total \d+/);
       expect(metricsText).toMatch(/cairn_outbox_backlog 0/);
+      expect(metricsText).toMatch(/cairn_outbox_publish_latency_seconds_count [1-9]/);
     });
 
     it('loses nothing when the relay dies between commit and publish, or between publish and mark-sent', async () => {
@@ -387,6 +388,45 @@ export function describeBackboneContract(name: string, fixture: () => BackboneFi
         60_000,
       );
       expect(await effectsFor(key)).toEqual([0, 1, 2, 13]);
+    });
+
+    it('falls back from one transaction per batch to one per event when a handler fails', async () => {
+      const topic = topicName();
+      await fixture().createTopic(topic, 1);
+      await fixture().createTopic(dlqTopic(topic), 1);
+      const bus = await newBus();
+      const key = 'batch-fallback';
+      // Published as one batch, so the consumer first tries all ten in one transaction.
+      await bus.publish(
+        Array.from({ length: 10 }, (_, seq) => {
+          const r = thing(topic, key, seq);
+          return { topic, key, value: r.payload, headers: { ce_id: r.id } };
+        }),
+      );
+      const { calls } = await consumerOn(bus, topic, { fail: (s) => s === 5, maxAttempts: 2 });
+      await waitFor(
+        'nine effects',
+        async () => ((await effectsFor(key)).length >= 9 ? true : undefined),
+        60_000,
+      );
+      expect(await effectsFor(key)).toEqual([0, 1, 2, 3, 4, 6, 7, 8, 9]);
+      // The rolled-back batch left nothing behind: every effect exists once.
+      const [{ dup }] = await ds.query<Array<{ dup: number }>>(
+        `SELECT count(*)::int AS dup FROM (SELECT event_id FROM consumer.effects WHERE key = '${key}' GROUP BY event_id HAVING count(*) > 1) d`,
+      );
+      expect(dup).toBe(0);
+      expect(calls.filter((s) => s === 5).length).toBeGreaterThanOrEqual(2);
+      const dead: IncomingMessage[] = [];
+      const sub = await bus.subscribe({
+        groupId: `dlq-reader-${randomUUID()}`,
+        topics: [dlqTopic(topic)],
+        handleBatch: async (b) => {
+          dead.push(...b.messages);
+        },
+      });
+      cleanups.push(() => sub.stop());
+      await waitFor('the dead letter', () => (dead.length >= 1 ? true : undefined), 60_000);
+      expect(dead.map((m) => m.headers.dlq_reason)).toEqual(['HANDLER_FAILED']);
     });
 
     it('applies an event delivered twice at the same time only once', async () => {

@@ -83,7 +83,35 @@ export class EventConsumer {
     this.subscription = undefined;
   }
 
+  /**
+   * Fast path first: the batch's valid events are applied in one transaction (one commit for
+   * the whole batch instead of one per event). If anything in it fails, that transaction rolls
+   * back whole and the batch is handled again event by event, each in its own transaction with
+   * its own retries and dead-lettering; handlers must therefore keep their effects inside the
+   * transaction they are given, which they must anyway for redelivery to be harmless.
+   */
   private async handleBatch(batch: MessageBatch, ctx: BatchContext): Promise<void> {
+    if (batch.messages.length > 1 && !ctx.signal.aborted) {
+      const parsed = batch.messages.map((message) => ({ message, parsed: this.opts.parse(message.value) }));
+      if (parsed.every((p) => p.parsed.ok)) {
+        const applied = await this.applyBatch(
+          parsed.map((p) => ({ message: p.message, event: (p.parsed as { event: ConsumedEvent }).event })),
+        ).then(
+          () => true,
+          (err: unknown) => {
+            this.opts.logger.debug(
+              { err, topic: batch.topic, partition: batch.partition },
+              'batch transaction failed; handling events one by one',
+            );
+            return false;
+          },
+        );
+        if (applied) {
+          ctx.resolveOffset(batch.messages[batch.messages.length - 1].offset);
+          return;
+        }
+      }
+    }
     for (const message of batch.messages) {
       if (ctx.signal.aborted) throw new Aborted('partition revoked or consumer stopping');
       await this.handleMessage(message, ctx);
@@ -91,18 +119,49 @@ export class EventConsumer {
     }
   }
 
-  private async handleMessage(message: IncomingMessage, ctx: BatchContext): Promise<void> {
-    const parsed = this.opts.parse(message.value);
-    if (!parsed.ok) {
-      await this.deadLetter(message, parsed.reason, parsed.message, 0);
-      return;
-    }
-    const event = parsed.event;
-    const handler = this.opts.handlers[event.type];
-    if (!handler) {
-      this.metrics?.events.inc({ group: this.opts.groupId, topic: message.topic, outcome: 'ignored' });
-      return;
-    }
+  /** Every event of a batch in one transaction: inbox records claimed at once, then the handlers. */
+  private async applyBatch(items: Array<{ message: IncomingMessage; event: ConsumedEvent }>): Promise<void> {
+    const handled = items.filter((i) => this.opts.handlers[i.event.type]);
+    const outcomes: Array<{ topic: string; outcome: 'handled' | 'duplicate' | 'ignored' }> = [];
+    await this.opts.ds.transaction(async (manager) => {
+      const claimed = new Set<string>();
+      if (handled.length > 0) {
+        const rows: Array<{ event_id: string }> = await manager.query(
+          `INSERT INTO "${this.opts.schema}".inbox (consumer_group, event_id, event_type)
+           SELECT $1, e.id, e.type FROM unnest($2::text[], $3::text[]) AS e(id, type)
+           ON CONFLICT DO NOTHING RETURNING event_id`,
+          [this.opts.groupId, handled.map((i) => i.event.id), handled.map((i) => i.event.type)],
+        );
+        for (const r of rows) claimed.add(r.event_id);
+      }
+      const pending: OutboxRecord[] = [];
+      const tx = { manager, emit: (...records: OutboxRecord[]) => pending.push(...records) };
+      for (const { message, event } of items) {
+        const handler = this.opts.handlers[event.type];
+        if (!handler) {
+          outcomes.push({ topic: message.topic, outcome: 'ignored' });
+          continue;
+        }
+        // An id claimed once in this batch is applied once, even if the batch holds it twice.
+        if (!claimed.delete(event.id)) {
+          outcomes.push({ topic: message.topic, outcome: 'duplicate' });
+          continue;
+        }
+        await this.traced(event, message, () => handler(event, tx, message));
+        outcomes.push({ topic: message.topic, outcome: 'handled' });
+      }
+      await appendToOutbox(manager, this.opts.schema, pending);
+    });
+    for (const o of outcomes)
+      this.metrics?.events.inc({ group: this.opts.groupId, topic: o.topic, outcome: o.outcome });
+  }
+
+  /** Runs `work` in a consumer span whose parent is the producer's context from the headers. */
+  private async traced<T>(
+    event: ConsumedEvent,
+    message: IncomingMessage,
+    work: () => Promise<T>,
+  ): Promise<T> {
     const parent = propagation.extract(ROOT_CONTEXT, message.headers);
     const span = tracer.startSpan(
       `process ${event.type}`,
@@ -119,10 +178,9 @@ export class EventConsumer {
     );
     const started = process.hrtime.bigint();
     try {
-      await context.with(trace.setSpan(parent, span), () =>
-        this.handleWithRetries(event, handler, message, ctx),
-      );
+      const result = await context.with(trace.setSpan(parent, span), work);
       span.setStatus({ code: SpanStatusCode.OK });
+      return result;
     } catch (err) {
       span.recordException(err as Error);
       span.setStatus({ code: SpanStatusCode.ERROR });
@@ -134,6 +192,21 @@ export class EventConsumer {
         Number(process.hrtime.bigint() - started) / 1e9,
       );
     }
+  }
+
+  private async handleMessage(message: IncomingMessage, ctx: BatchContext): Promise<void> {
+    const parsed = this.opts.parse(message.value);
+    if (!parsed.ok) {
+      await this.deadLetter(message, parsed.reason, parsed.message, 0);
+      return;
+    }
+    const event = parsed.event;
+    const handler = this.opts.handlers[event.type];
+    if (!handler) {
+      this.metrics?.events.inc({ group: this.opts.groupId, topic: message.topic, outcome: 'ignored' });
+      return;
+    }
+    await this.traced(event, message, () => this.handleWithRetries(event, handler, message, ctx));
   }
 
   private async handleWithRetries(

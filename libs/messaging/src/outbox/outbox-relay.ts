@@ -246,10 +246,13 @@ export class OutboxRelay {
 
   private async markSent(rows: PendingRow[]): Promise<void> {
     const result: Array<{ latency: number }> = await this.opts.ds.query(
-      `UPDATE "${this.opts.schema}".outbox
-          SET sent_at = clock_timestamp(), attempts = attempts + 1, next_attempt_at = NULL
-        WHERE seq = ANY($1::bigint[])
-        RETURNING extract(epoch FROM (sent_at - created_at))::float8 AS latency`,
+      // Wrapped in a SELECT: TypeORM returns [rows, count] for a bare UPDATE ... RETURNING.
+      `WITH sent AS (
+         UPDATE "${this.opts.schema}".outbox
+            SET sent_at = clock_timestamp(), attempts = attempts + 1, next_attempt_at = NULL
+          WHERE seq = ANY($1::bigint[])
+          RETURNING extract(epoch FROM (sent_at - created_at))::float8 AS latency)
+       SELECT latency FROM sent`,
       [rows.map((r) => r.seq)],
     );
     if (this.metrics) {
