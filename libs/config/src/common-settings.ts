@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConfigError, type ConfigIssue } from './load-config';
 
 /** A TCP port given as an environment variable. */
 export const port = (defaultPort: number) =>
@@ -66,7 +67,80 @@ export function serviceSettings(service: ServiceName) {
     OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ message: 'must be a URL' }).optional(),
     CAIRN_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
     CAIRN_GRPC_MAX_MESSAGE_BYTES: positiveInt(16 * 1024 * 1024),
+    ...eventBusSettings,
   });
+}
+
+const HOST_PORT_LIST = /^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$/;
+
+/** The event bus (ARCHITECTURE.md: `CAIRN_EVENT_BUS=postgres|kafka`). */
+const eventBusSettings = {
+  CAIRN_EVENT_BUS: z
+    .enum(['postgres', 'kafka'], { message: 'must be one of postgres, kafka' })
+    .default('postgres'),
+  /** The Postgres log's database; default DATABASE_URL (the platform's one database). */
+  CAIRN_EVENT_BUS_DATABASE_URL: postgresUrl.optional(),
+  /** Partitions of the topics a service creates (the parallelism of each consumer group). */
+  CAIRN_TOPIC_PARTITIONS: positiveInt(8),
+  KAFKA_BROKERS: z.string().regex(HOST_PORT_LIST, 'must be a comma-separated list of host:port').optional(),
+  KAFKA_CLIENT_ID: z.string().min(1).optional(),
+  KAFKA_SSL: booleanFlag(false),
+  KAFKA_SASL_MECHANISM: z
+    .enum(['plain', 'scram-sha-256', 'scram-sha-512'], {
+      message: 'must be one of plain, scram-sha-256, scram-sha-512',
+    })
+    .optional(),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+  KAFKA_REPLICATION_FACTOR: positiveInt(3),
+  KAFKA_MIN_INSYNC_REPLICAS: positiveInt(2),
+};
+
+export type EventBusConfig =
+  | { kind: 'postgres'; url: string }
+  | {
+      kind: 'kafka';
+      brokers: string[];
+      clientId: string;
+      ssl: boolean;
+      sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+      replicationFactor: number;
+      minInsyncReplicas: number;
+    };
+
+/** Checks across settings that one field's schema cannot see; names the setting at fault. */
+function eventBusConfig(service: ServiceName, r: Record<string, unknown>): EventBusConfig {
+  if (r.CAIRN_EVENT_BUS === 'postgres') {
+    return { kind: 'postgres', url: (r.CAIRN_EVENT_BUS_DATABASE_URL ?? r.DATABASE_URL) as string };
+  }
+  const issues: ConfigIssue[] = [];
+  if (!r.KAFKA_BROKERS)
+    issues.push({ setting: 'KAFKA_BROKERS', reason: 'is required when CAIRN_EVENT_BUS=kafka' });
+  const mechanism = r.KAFKA_SASL_MECHANISM as 'plain' | 'scram-sha-256' | 'scram-sha-512' | undefined;
+  if (mechanism) {
+    for (const setting of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD']) {
+      if (!r[setting]) issues.push({ setting, reason: `is required when KAFKA_SASL_MECHANISM is set` });
+    }
+  }
+  if ((r.KAFKA_MIN_INSYNC_REPLICAS as number) > (r.KAFKA_REPLICATION_FACTOR as number)) {
+    issues.push({
+      setting: 'KAFKA_MIN_INSYNC_REPLICAS',
+      reason: 'must not exceed KAFKA_REPLICATION_FACTOR',
+      value: String(r.KAFKA_MIN_INSYNC_REPLICAS),
+    });
+  }
+  if (issues.length > 0) throw new ConfigError(service, issues);
+  return {
+    kind: 'kafka',
+    brokers: (r.KAFKA_BROKERS as string).split(','),
+    clientId: (r.KAFKA_CLIENT_ID as string | undefined) ?? `cairn-${service}`,
+    ssl: r.KAFKA_SSL as boolean,
+    sasl: mechanism
+      ? { mechanism, username: r.KAFKA_SASL_USERNAME as string, password: r.KAFKA_SASL_PASSWORD as string }
+      : undefined,
+    replicationFactor: r.KAFKA_REPLICATION_FACTOR as number,
+    minInsyncReplicas: r.KAFKA_MIN_INSYNC_REPLICAS as number,
+  };
 }
 
 /** The normalized view of the common settings that the runtime libraries consume. */
@@ -84,6 +158,8 @@ export interface ServiceSettings {
   otlpEndpoint?: string;
   shutdownTimeoutMs: number;
   grpcMaxMessageBytes: number;
+  eventBus: EventBusConfig;
+  topicPartitions: number;
 }
 
 export function toServiceSettings(
@@ -106,5 +182,7 @@ export function toServiceSettings(
     otlpEndpoint: r.OTEL_EXPORTER_OTLP_ENDPOINT as string | undefined,
     shutdownTimeoutMs: r.CAIRN_SHUTDOWN_TIMEOUT_MS as number,
     grpcMaxMessageBytes: r.CAIRN_GRPC_MAX_MESSAGE_BYTES as number,
+    eventBus: eventBusConfig(service, r),
+    topicPartitions: r.CAIRN_TOPIC_PARTITIONS as number,
   };
 }

@@ -69,3 +69,59 @@ describe('loadConfig', () => {
     expect(() => loadConfig('x', schema, { F: 'maybe' })).toThrow(/F: must be one of true, false, 1, 0/);
   });
 });
+
+describe('event bus settings', () => {
+  const settings = (env: Record<string, string>) =>
+    toServiceSettings('tracking', loadConfig('tracking', serviceSettings('tracking'), { ...valid, ...env }));
+
+  it('defaults to the Postgres log in the service database', () => {
+    expect(settings({}).eventBus).toEqual({ kind: 'postgres', url: valid.DATABASE_URL });
+    expect(settings({ CAIRN_EVENT_BUS_DATABASE_URL: 'postgres://bus@db2/cairn' }).eventBus).toEqual({
+      kind: 'postgres',
+      url: 'postgres://bus@db2/cairn',
+    });
+  });
+
+  it('builds the Kafka settings, with SASL and replication', () => {
+    expect(
+      settings({
+        CAIRN_EVENT_BUS: 'kafka',
+        KAFKA_BROKERS: 'k1:9092,k2:9093',
+        KAFKA_SSL: 'true',
+        KAFKA_SASL_MECHANISM: 'scram-sha-512',
+        KAFKA_SASL_USERNAME: 'cairn',
+        KAFKA_SASL_PASSWORD: 's3cret',
+      }).eventBus,
+    ).toEqual({
+      kind: 'kafka',
+      brokers: ['k1:9092', 'k2:9093'],
+      clientId: 'cairn-tracking',
+      ssl: true,
+      sasl: { mechanism: 'scram-sha-512', username: 'cairn', password: 's3cret' },
+      replicationFactor: 3,
+      minInsyncReplicas: 2,
+    });
+  });
+
+  it('names the missing or inconsistent Kafka settings', () => {
+    let error: unknown;
+    try {
+      settings({ CAIRN_EVENT_BUS: 'kafka', KAFKA_SASL_MECHANISM: 'plain', KAFKA_REPLICATION_FACTOR: '1' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).issues.map((i) => i.setting).sort()).toEqual([
+      'KAFKA_BROKERS',
+      'KAFKA_MIN_INSYNC_REPLICAS',
+      'KAFKA_SASL_PASSWORD',
+      'KAFKA_SASL_USERNAME',
+    ]);
+    expect(() => settings({ CAIRN_EVENT_BUS: 'rabbit' })).toThrow(
+      /CAIRN_EVENT_BUS: must be one of postgres, kafka/,
+    );
+    expect(() => settings({ CAIRN_EVENT_BUS: 'kafka', KAFKA_BROKERS: 'k1' })).toThrow(
+      /KAFKA_BROKERS: must be a comma-separated list of host:port/,
+    );
+  });
+});

@@ -133,7 +133,13 @@ export class GrpcServerHost {
   }
 
   /** Stops accepting calls, lets in-flight ones finish, and cuts them off after the timeout. */
-  async shutdown(timeoutMs: number): Promise<void> {
+  shutdown(timeoutMs: number): Promise<void> {
+    return (this.shuttingDown ??= this.drain(timeoutMs));
+  }
+
+  private shuttingDown?: Promise<void>;
+
+  private async drain(timeoutMs: number): Promise<void> {
     this.setServing(false);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {

@@ -22,6 +22,7 @@ import {
   ReadinessRegistry,
   startTracing,
 } from '@cairn/telemetry';
+import { MessagingModule, type MessagingOptions, MessagingRuntime } from './messaging.module';
 import { ProbesController } from './probes.controller';
 import { ROOT_LOGGER, SERVICE_SETTINGS, SERVICE_STARTED_AT } from './runtime.tokens';
 import { SystemGrpc } from './system.grpc';
@@ -32,6 +33,11 @@ export interface ServiceBlueprint<Extra extends z.ZodObject = z.ZodObject> {
   extraSettings?: Extra;
   migrations: ClassList;
   entities?: EntityList;
+  /**
+   * The service's side of the event backbone (outbox relay, consumers, topics). Its
+   * migrations must then include the outbox and inbox tables (MessagingTablesMigration).
+   */
+  messaging?: MessagingOptions;
   /** The service's feature modules, given its validated settings. */
   features?: (settings: ServiceSettings, extra: z.infer<Extra>) => Array<Type | DynamicModule>;
 }
@@ -99,6 +105,7 @@ export async function startService<Extra extends z.ZodObject>(
         shutdownTimeoutMs: settings.shutdownTimeoutMs,
         logger,
       }),
+      ...(blueprint.messaging ? [MessagingModule.forRoot(blueprint.messaging)] : []),
       ...(blueprint.features?.(settings, raw) ?? []),
     ],
     controllers: [ProbesController],
@@ -110,6 +117,9 @@ export async function startService<Extra extends z.ZodObject>(
     logger: new PinoNestLogger(logger),
     abortOnError: false,
   });
+  await app.init();
+  const messaging = blueprint.messaging ? app.get(MessagingRuntime) : undefined;
+  await messaging?.start();
   await app.listen(settings.httpPort, settings.bindHost);
   const grpc = app.get(GrpcServerHost);
   const address = app.getHttpServer().address();
@@ -128,6 +138,10 @@ export async function startService<Extra extends z.ZodObject>(
       readiness.markDraining();
       grpc.setServing(false);
       logger.info('shutting down');
+      // In order: in-flight calls finish (they may still write to the outbox), consumers
+      // finish their batches, the relay and the bus stop, then Nest closes the pool.
+      await grpc.shutdown(settings.shutdownTimeoutMs);
+      await messaging?.stop();
       await app.close();
       await tracing.shutdown().catch(() => undefined);
       logger.info('stopped');

@@ -1,2 +1,3 @@
 export * from './bootstrap';
 export * from './runtime.tokens';
+export * from './messaging.module';

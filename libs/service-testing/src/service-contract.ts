@@ -1,9 +1,24 @@
+import { randomUUID } from 'node:crypto';
 import { credentials } from '@grpc/grpc-js';
 import { Client } from 'pg';
+import { BUS_SCHEMA, type EventBus, type IncomingMessage } from '@cairn/messaging';
 import { runMigrationCli } from '@cairn/persistence';
 import { systemV1 } from '@cairn/proto';
-import { type RunningService, type ServiceBlueprint, startService } from '@cairn/service-runtime';
-import { createTestDatabase, freePort, grpcHealthCheck, type TestDatabase, unary } from '@cairn/testing';
+import {
+  EVENT_BUS,
+  MessagingRuntime,
+  type RunningService,
+  type ServiceBlueprint,
+  startService,
+} from '@cairn/service-runtime';
+import {
+  createTestDatabase,
+  freePort,
+  grpcHealthCheck,
+  type TestDatabase,
+  unary,
+  waitFor,
+} from '@cairn/testing';
 
 /** Class names of a blueprint's migrations, in order: what the schema must record as applied. */
 function migrationNames(blueprint: ServiceBlueprint): string[] {
@@ -57,7 +72,7 @@ export function describeServiceContract(blueprint: ServiceBlueprint): void {
       expect(info.appliedMigrations).toEqual(migrationNames(blueprint));
     });
 
-    it('keeps every table in its own schema', async () => {
+    it('keeps every table in its own schema (the embedded event bus has its own, `bus`)', async () => {
       const pg = new Client({ connectionString: db.url });
       await pg.connect();
       const { rows } = await pg.query<{ schema: string }>(
@@ -65,8 +80,50 @@ export function describeServiceContract(blueprint: ServiceBlueprint): void {
           WHERE table_schema NOT IN ('pg_catalog', 'information_schema')`,
       );
       await pg.end();
-      expect(rows.map((r) => r.schema)).toEqual([blueprint.service]);
+      const expected = blueprint.messaging ? [BUS_SCHEMA, blueprint.service] : [blueprint.service];
+      expect(rows.map((r) => r.schema).sort()).toEqual(expected.sort());
     });
+
+    if (blueprint.messaging) {
+      it('publishes what a unit of work emits through its outbox, and reports its consumers ready', async () => {
+        const topic = blueprint.messaging!.publishes[0];
+        const runtime = svc.app.get(MessagingRuntime);
+        const bus = svc.app.get<EventBus>(EVENT_BUS);
+        const got: IncomingMessage[] = [];
+        const sub = await bus.subscribe({
+          groupId: `contract-${randomUUID()}`,
+          topics: [topic],
+          handleBatch: async (b) => {
+            got.push(...b.messages);
+          },
+        });
+        try {
+          const id = randomUUID();
+          await runtime.unitOfWork().run(async (tx) => {
+            tx.emit({
+              id,
+              topic,
+              type: 'cairn.test.contract.checked.v1',
+              aggregateType: 'contract',
+              aggregateId: 'contract-key',
+              payload: JSON.stringify({ specversion: '1.0', id, type: 'cairn.test.contract.checked.v1' }),
+            });
+          });
+          await waitFor(
+            'the event on the bus',
+            () => got.find((m) => m.headers.ce_id === id || m.value.includes(id)),
+            30_000,
+          );
+          const ready = (await (await fetch(`http://127.0.0.1:${svc.httpPort}/readyz`)).json()) as {
+            checks: Record<string, { ok: boolean }>;
+          };
+          expect(ready.checks['outbox-relay']).toMatchObject({ ok: true });
+          expect(ready.checks.consumers).toMatchObject({ ok: true });
+        } finally {
+          await sub.stop();
+        }
+      });
+    }
 
     it('migrates all the way down and back up', async () => {
       const opts = {

@@ -174,7 +174,7 @@ describe('npm start (embedded platform)', () => {
       {},
     );
     client.close();
-    expect(info.appliedMigrations).toEqual(['Baseline1764000000000']);
+    expect(info.appliedMigrations).toEqual(['Baseline1764000000000', 'MessagingTables1764100000000']);
     await stop(p);
   });
 
