@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { OutgoingMessage, Subscription } from '../event-bus.port';
-import type { KafkaBusLogger } from './kafka-bus.config';
-import { KafkaEventBus } from './kafka-event-bus';
+import {
+  type KafkaBusLogger,
+  KafkaEventBus,
+  type OutgoingMessage,
+  type Subscription,
+} from '@cairn/messaging';
 
 /**
  * Benchmark of the Kafka adapter: sustained publish→consume throughput, and publish→handler

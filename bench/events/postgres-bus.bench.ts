@@ -1,8 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { IncomingMessage, OutgoingMessage, Subscription } from '../event-bus.port';
-import { PostgresEventBus } from './postgres-event-bus';
-import type { BusLogger } from './types';
+import {
+  type BusLogger,
+  type IncomingMessage,
+  type OutgoingMessage,
+  PostgresEventBus,
+  type Subscription,
+} from '@cairn/messaging';
 
 /** Sizes chosen to look like Cairn's traffic: CloudEvents of ~400 bytes, relay batches of a few hundred. */
 const THROUGHPUT_EVENTS = 200_000;
@@ -181,20 +185,4 @@ async function latency(
       `p99 ${round(percentile(fromSend, 99))} ms; ${early} of ${total} handled before publish() resolved`,
   );
   return { p50Ms: round(percentile(latencies, 50)), p99Ms: round(percentile(latencies, 99)) };
-}
-
-// `npx tsx libs/messaging/src/postgres-bus/postgres-bus.bench.ts <postgres-url>` prints the figures.
-if (require.main === module) {
-  const url = process.argv[2] ?? process.env.CAIRN_BENCH_POSTGRES_URL;
-  if (!url) {
-    console.error('usage: postgres-bus.bench.ts <postgres-url> (or CAIRN_BENCH_POSTGRES_URL)');
-    process.exit(2);
-  }
-  benchPostgresBus(url).then(
-    (r) => console.log(JSON.stringify(r)),
-    (err: unknown) => {
-      console.error(err);
-      process.exit(1);
-    },
-  );
 }

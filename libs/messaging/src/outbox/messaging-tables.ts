@@ -29,6 +29,8 @@ export function createMessagingTablesSql(schema: string): string[] {
     `CREATE INDEX outbox_pending_idx ON ${s}.outbox (seq) WHERE sent_at IS NULL`,
     `CREATE INDEX outbox_pending_key_idx ON ${s}.outbox (topic, aggregate_id, seq) WHERE sent_at IS NULL`,
     `CREATE INDEX outbox_sent_idx ON ${s}.outbox (sent_at) WHERE sent_at IS NOT NULL`,
+    // Rows waiting for a retry: tiny, so finding the held-back keys does not scan the backlog.
+    `CREATE INDEX outbox_retry_idx ON ${s}.outbox (topic, aggregate_id) WHERE sent_at IS NULL AND next_attempt_at IS NOT NULL`,
     `CREATE TABLE ${s}.inbox (
       consumer_group text NOT NULL,
       event_id       text NOT NULL,

@@ -232,7 +232,7 @@ export class OutboxRelay {
     return this.opts.ds.query(
       `WITH held AS (
          SELECT DISTINCT topic, aggregate_id FROM "${this.opts.schema}".outbox
-          WHERE sent_at IS NULL AND next_attempt_at > clock_timestamp())
+          WHERE sent_at IS NULL AND next_attempt_at IS NOT NULL AND next_attempt_at > clock_timestamp())
        SELECT seq::text, id::text, topic, type, aggregate_id, payload, headers, attempts
          FROM "${this.opts.schema}".outbox o
         WHERE sent_at IS NULL
