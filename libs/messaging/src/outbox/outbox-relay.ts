@@ -34,15 +34,20 @@ interface PendingRow {
   attempts: number;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
+/** Waits `ms`, or less if the signal aborts or `woken` resolves; leaves no timer or listener behind. */
+const sleep = (ms: number, signal?: AbortSignal, woken?: Promise<void>) =>
   new Promise<void>((resolve) => {
+    let settled = false;
     const done = () => {
+      if (settled) return;
+      settled = true;
       clearTimeout(t);
       signal?.removeEventListener('abort', done);
       resolve();
     };
     const t = setTimeout(done, ms);
     signal?.addEventListener('abort', done, { once: true });
+    void woken?.then(done);
   });
 
 /**
@@ -174,8 +179,7 @@ export class OutboxRelay {
           lastPrune = Date.now();
           await this.prune();
         }
-        if (published < this.batchSize)
-          await Promise.race([woken, sleep(this.pollIntervalMs, this.stopController.signal)]);
+        if (published < this.batchSize) await sleep(this.pollIntervalMs, this.stopController.signal, woken);
       } catch (err) {
         failures += 1;
         const delay = Math.min(5_000, this.retry.initialMs * 2 ** (failures - 1));
