@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError, type ConfigIssue } from './load-config';
+import { ConfigError, type ConfigIssue, loadConfig } from './load-config';
 
 /** A TCP port given as an environment variable. */
 export const port = (defaultPort: number) =>
@@ -108,10 +108,28 @@ export type EventBusConfig =
       minInsyncReplicas: number;
     };
 
+/**
+ * The event bus settings alone, for tools that talk to the bus without being a service
+ * (e.g. dead-letter replay): the same variables, validated the same way.
+ */
+export function loadEventBusConfig(tool: string, env: NodeJS.ProcessEnv = process.env): EventBusConfig {
+  const raw = loadConfig(tool, z.object({ ...eventBusSettings, DATABASE_URL: postgresUrl.optional() }), env);
+  return eventBusConfig(tool, raw);
+}
+
 /** Checks across settings that one field's schema cannot see; names the setting at fault. */
-function eventBusConfig(service: ServiceName, r: Record<string, unknown>): EventBusConfig {
+function eventBusConfig(service: string, r: Record<string, unknown>): EventBusConfig {
   if (r.CAIRN_EVENT_BUS === 'postgres') {
-    return { kind: 'postgres', url: (r.CAIRN_EVENT_BUS_DATABASE_URL ?? r.DATABASE_URL) as string };
+    const url = (r.CAIRN_EVENT_BUS_DATABASE_URL ?? r.DATABASE_URL) as string | undefined;
+    if (!url) {
+      throw new ConfigError(service, [
+        {
+          setting: 'CAIRN_EVENT_BUS_DATABASE_URL',
+          reason: 'is required (or DATABASE_URL) when CAIRN_EVENT_BUS=postgres',
+        },
+      ]);
+    }
+    return { kind: 'postgres', url };
   }
   const issues: ConfigIssue[] = [];
   if (!r.KAFKA_BROKERS)
