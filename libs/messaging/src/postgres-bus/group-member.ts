@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import type { SubscribeOptions, Subscription } from '../event-bus.port';
 import { assignedPartitions, type GroupMemberView } from './assignment';
 import { PartitionWorker, partitionKey } from './partition-worker';
 import { groupChannel, topicChannel } from './schema';
 import { abortableDelay } from './timing';
 import type { BusLogger } from './types';
+import { inTransaction } from './transaction';
 
 /** What a member needs from the bus that created it. */
 export interface MemberHost {
@@ -148,7 +149,7 @@ export class GroupMember implements Subscription {
     // Leaving is an optimisation (others take over at once instead of after the session
     // timeout), so a database error here is logged, not thrown: expiry is the backstop.
     try {
-      await this.inTransaction(async (c) => {
+      await inTransaction(this.host.pool, async (c) => {
         await c.query(
           `UPDATE bus.group_partitions SET owner = NULL, owner_since = NULL WHERE group_id = $1 AND owner = $2`,
           [this.groupId, this.memberId],
@@ -170,7 +171,7 @@ export class GroupMember implements Subscription {
   }
 
   private async insertMembership(): Promise<void> {
-    await this.inTransaction(async (c) => {
+    await inTransaction(this.host.pool, async (c) => {
       await c.query(
         `INSERT INTO bus.members (group_id, member_id, topics, expires_at)
          VALUES ($1, $2, $3, now() + $4 * interval '1 millisecond')
@@ -334,7 +335,7 @@ export class GroupMember implements Subscription {
       return;
     }
 
-    const acquired = await this.inTransaction(async (c) => {
+    const acquired = await inTransaction(this.host.pool, async (c) => {
       await c.query(`SELECT pg_advisory_xact_lock(hashtext('cairn.bus.group'), hashtext($1))`, [
         this.groupId,
       ]);
@@ -446,21 +447,6 @@ export class GroupMember implements Subscription {
         { groupId: this.groupId, memberId: this.memberId, drainTimeoutMs: this.host.drainTimeoutMs },
         'postgres bus: a batch did not finish in time after its partition was revoked',
       );
-    }
-  }
-
-  private async inTransaction<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.host.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined); // the original error is what matters
-      throw err;
-    } finally {
-      client.release();
     }
   }
 }

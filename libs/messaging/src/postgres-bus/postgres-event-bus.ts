@@ -1,4 +1,4 @@
-import { Pool, type PoolClient } from 'pg';
+import { Pool } from 'pg';
 import pino from 'pino';
 import type {
   EventBus,
@@ -14,6 +14,7 @@ import { type PartitionWorker, partitionKey } from './partition-worker';
 import { partitionForKey } from './partitioner';
 import { groupChannel, migrateBusSchema, topicChannel } from './schema';
 import { type BusLogger, PostgresBusError, type PostgresEventBusOptions } from './types';
+import { inTransaction } from './transaction';
 
 /** A topic spec with this adapter's retention (Kafka's `retention.ms`; null = forever). */
 export interface PostgresTopicSpec extends TopicSpec {
@@ -250,7 +251,7 @@ export class PostgresEventBus implements EventBus {
         throw new PostgresBusError('BUS_INVALID_ARGUMENT', `bad reset target for ${topic}`, e);
       }
     }
-    await this.inTransaction(async (c) => {
+    await inTransaction(this.pool, async (c) => {
       await c.query(`SELECT pg_advisory_xact_lock(hashtext('cairn.bus.group'), hashtext($1))`, [groupId]);
       const { rows: live } = await c.query<{ member_id: string }>(
         `SELECT member_id FROM bus.members WHERE group_id = $1 AND expires_at > now()`,
@@ -497,20 +498,5 @@ export class PostgresEventBus implements EventBus {
 
   private assertOpen(): void {
     if (this.closing) throw new PostgresBusError('BUS_CLOSED', 'the bus is closed');
-  }
-
-  private async inTransaction<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined); // the original error is what matters
-      throw err;
-    } finally {
-      client.release();
-    }
   }
 }
