@@ -22,6 +22,11 @@ describe('application errors over gRPC', () => {
     expect(se.metadata?.get('cairn-detail-run_id')).toEqual(['r1']);
   });
 
+  it('carries details metadata cannot hold as is, percent-encoded', () => {
+    const se = toServiceError(new AppError('invalid_argument', 'BAD_PATH', 'bad', { path: 'a\u0000b/é' }));
+    expect(se.metadata?.get('cairn-detail-path')).toEqual(['a%00b%2F%C3%A9']);
+  });
+
   it('hides anything else behind INTERNAL', () => {
     const se = toServiceError(new TypeError('cannot read properties of undefined (reading "password")'));
     expect(se.code).toBe(status.INTERNAL);

@@ -58,7 +58,11 @@ export function toServiceError(err: unknown): Partial<ServiceError> & { code: st
   if (err instanceof AppError) {
     const metadata = new Metadata();
     metadata.set(REASON_METADATA_KEY, err.reason);
-    for (const [k, v] of Object.entries(err.details)) metadata.set(`cairn-detail-${k.toLowerCase()}`, v);
+    for (const [k, v] of Object.entries(err.details)) {
+      // Details echo the offending input, which may hold bytes ASCII metadata cannot carry.
+      const value = /^[ -~]*$/.test(v) ? v : encodeURIComponent(v);
+      metadata.set(`cairn-detail-${k.toLowerCase().replace(/[^a-z0-9_.-]/g, '_')}`, value.slice(0, 1024));
+    }
     return { code: grpcStatusFor(err.kind), details: err.message, metadata };
   }
   const metadata = new Metadata();
@@ -242,7 +246,9 @@ export class GrpcServerHost {
             record(status.OK, started);
             call.end();
           },
-          (err: unknown) => call.destroy(fail(err, started) as ServiceError),
+          // grpc-js sends a stream's status from its 'error' listener; destroy() would skip
+          // the status and leave the client waiting for its deadline.
+          (err: unknown) => call.emit('error', fail(err, started) as ServiceError),
         );
     };
   }
