@@ -1,12 +1,22 @@
+import { artifactStoreSettings, createArtifactStore } from '@cairn/artifacts';
 import { TOPICS } from '@cairn/contracts';
 import type { ServiceBlueprint } from '@cairn/service-runtime';
+import { ArtifactsModule } from './artifacts/artifacts.module';
+import { ExperimentsModule } from './experiments/experiments.module';
 import { Baseline1764000000000 } from './migrations/1764000000000-baseline';
 import { MessagingTables1764100000000 } from './migrations/1764100000000-messaging-tables';
+import { TrackingTables1764200000000 } from './migrations/1764200000000-tracking-tables';
+import { RunsModule } from './runs/runs.module';
 
-/** What the tracking service is made of; its features join here as their issues land. */
-export const trackingBlueprint: ServiceBlueprint = {
+/** What the tracking service is made of. */
+export const trackingBlueprint: ServiceBlueprint<typeof artifactStoreSettings> = {
   service: 'tracking',
-  migrations: [Baseline1764000000000, MessagingTables1764100000000],
+  extraSettings: artifactStoreSettings,
+  migrations: [Baseline1764000000000, MessagingTables1764100000000, TrackingTables1764200000000],
   messaging: { publishes: [TOPICS.tracking] },
-  features: () => [],
+  features: (_settings, extra) => [
+    ArtifactsModule.forRoot(createArtifactStore(extra)),
+    ExperimentsModule,
+    RunsModule,
+  ],
 };

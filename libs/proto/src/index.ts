@@ -1,2 +1,3 @@
 // Generated code lives under ./generated (from proto/ by `nx run proto:generate`); never edit it.
 export * as systemV1 from './generated/cairn/system/v1/system';
+export * as trackingV1 from './generated/cairn/tracking/v1/tracking';

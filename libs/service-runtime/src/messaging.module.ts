@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { DataSource } from 'typeorm';
 import type { ServiceSettings } from '@cairn/config';
-import { parseEventJson } from '@cairn/contracts';
+import { type CairnEvent, eventRouting, parseEventJson, serializeEvent } from '@cairn/contracts';
 import {
   createEventBus,
   dlqTopic,
@@ -11,6 +11,7 @@ import {
   EventConsumer,
   type EventHandler,
   type EventParser,
+  type OutboxRecord,
   OutboxRelay,
   UnitOfWork,
 } from '@cairn/messaging';
@@ -40,6 +41,19 @@ export interface ConsumerSpec {
 /** Inbox records are kept at least twice the bus's default retention (7 days), then pruned. */
 const INBOX_RETENTION_DAYS = 14;
 const INBOX_PRUNE_EVERY_MS = 60 * 60 * 1000;
+
+/** The outbox row for a catalog event: routed to its producer's topic, keyed by its subject. */
+export function outboxRecordOf(event: CairnEvent, aggregateType: string): OutboxRecord {
+  const { topic, key } = eventRouting(event);
+  return {
+    id: event.id,
+    topic,
+    type: event.type,
+    aggregateType,
+    aggregateId: key,
+    payload: serializeEvent(event),
+  };
+}
 
 /**
  * Validates a consumed message against the contracts catalog. A type the catalog does not

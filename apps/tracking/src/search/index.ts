@@ -1,0 +1,14 @@
+export { compileRunSearch, nextRunPageToken, normalizeExperimentIds } from './run-search.compiler';
+export type { CompiledRunSearch, RunSearchInput, RunSearchRow } from './run-search.compiler';
+export { compileExperimentSearch, nextExperimentPageToken } from './experiment-search.compiler';
+export type { CompiledExperimentSearch, ExperimentSearchInput } from './experiment-search.compiler';
+export { parseRunFilter } from './run-filter.parser';
+export type { RunFilterClause, RunAttribute, DatasetAttribute } from './run-filter.parser';
+export { parseExperimentFilter } from './experiment-filter.parser';
+export type { ExperimentFilterClause } from './experiment-filter.parser';
+export { parseRunOrderBy, parseExperimentOrderBy } from './order-by.parser';
+export type { RunOrderByClause, ExperimentOrderByClause } from './order-by.parser';
+export { nextPageToken } from './keyset-page';
+export type { PageContext } from './keyset-page';
+export { MAX_FILTER_LENGTH, MAX_FILTER_CLAUSES } from './filter-scanner';
+export type { ViewTypeName } from './search-grammar';
