@@ -133,7 +133,7 @@ async function benchIngest(c: Clients, runId: string): Promise<number> {
 async function seedRuns(pg: Client, experimentId: string): Promise<void> {
   await pg.query(
     `INSERT INTO tracking.runs (run_id, experiment_id, run_name, user_id, status, start_time, end_time, artifact_uri)
-     SELECT md5('bench' || g), $1, 'run-' || g, 'bench', (ARRAY['FINISHED','FAILED','RUNNING','KILLED'])[1 + g % 4],
+     SELECT md5('bench' || g), $1, 'run-' || g, 'bench', (ARRAY['FINISHED','FAILED','RUNNING','KILLED'])[1 + floor(random() * 4)::int],
             1700000000000 + g, 1700000000000 + g + 1000, 'file:///bench/' || g
        FROM generate_series(1, $2) g`,
     [experimentId, RUNS],
@@ -145,7 +145,7 @@ async function seedRuns(pg: Client, experimentId: string): Promise<void> {
   );
   await pg.query(
     `INSERT INTO tracking.params (run_id, key, value)
-     SELECT md5('bench' || g), 'p' || k, 'v' || ((g * (k + 7)) % 10) FROM generate_series(1, $1) g, generate_series(0, $2 - 1) k`,
+     SELECT md5('bench' || g), 'p' || k, 'v' || floor(random() * 10)::int FROM generate_series(1, $1) g, generate_series(0, $2 - 1) k`,
     [RUNS, PARAMS_PER_RUN],
   );
   await pg.query(

@@ -342,20 +342,32 @@ export class RunsService {
     const limit = maxResults === undefined ? undefined : validateMaxResults(maxResults, 25000);
     const offset = decodeOffsetToken(pageToken);
     await this.repository.getInfo(this.ds.manager, runId);
-    // Arrays instead of rows: one row to decode instead of 100,000.
-    const [row] = await this.ds.query<Array<{ v: number[] | null; t: string[] | null; s: string[] | null }>>(
-      `SELECT array_agg(value) AS v, array_agg(timestamp) AS t, array_agg(step) AS s FROM (
-         SELECT value, timestamp, step FROM "${this.schema}".metrics WHERE run_id = $1 AND key = $2
-          ORDER BY step, timestamp, value OFFSET $3 ${limit === undefined ? '' : 'LIMIT $4'}) h`,
+    // One text value instead of 100,000 rows (or three arrays): node-pg decodes rows and
+    // arrays value by value, which costs more than the query itself. float8::text prints the
+    // shortest exact representation (and NaN, Infinity, -Infinity, which Number() reads back).
+    const [row] = await this.ds.query<Array<{ h: string | null }>>(
+      // The aggregate reads the ordered subquery in order (Postgres documents this for a
+      // sorted subquery); an ORDER BY inside string_agg would sort all the rows a second time.
+      `SELECT string_agg(value::text || ',' || timestamp || ',' || step, ';') AS h
+         FROM (SELECT value, timestamp, step FROM "${this.schema}".metrics WHERE run_id = $1 AND key = $2
+                ORDER BY step, timestamp, value OFFSET $3 ${limit === undefined ? '' : 'LIMIT $4'}) page`,
       limit === undefined ? [runId, key, offset] : [runId, key, offset, limit + 1],
     );
-    const values = row.v ?? [];
-    const n = limit === undefined ? values.length : Math.min(values.length, limit);
+    const points = row.h === null ? [] : row.h.split(';');
+    const n = limit === undefined ? points.length : Math.min(points.length, limit);
     const metrics: MetricRecord[] = new Array<MetricRecord>(n);
     for (let i = 0; i < n; i++) {
-      metrics[i] = { key, value: Number(values[i]), timestamp: Number(row.t![i]), step: Number(row.s![i]) };
+      const p = points[i];
+      const a = p.indexOf(',');
+      const b = p.indexOf(',', a + 1);
+      metrics[i] = {
+        key,
+        value: Number(p.slice(0, a)),
+        timestamp: Number(p.slice(a + 1, b)),
+        step: Number(p.slice(b + 1)),
+      };
     }
-    const more = limit !== undefined && values.length > limit;
+    const more = limit !== undefined && points.length > limit;
     return { metrics, nextPageToken: more ? encodeOffsetToken(offset + n) : '' };
   }
 
