@@ -185,13 +185,23 @@ async function benchSearch(
   return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), rows: rows / SEARCH_SAMPLES };
 }
 
-async function benchHistory(c: Clients, runId: string): Promise<{ p50: number; p99: number }> {
+async function benchHistory(
+  c: Clients,
+  runId: string,
+  columnar: boolean,
+): Promise<{ p50: number; p99: number }> {
   const latencies: number[] = [];
-  for (let i = 0; i < 30; i++) {
+  for (let i = 0; i < 105; i++) {
     const started = process.hrtime.bigint();
-    const res = await call(c.runs.getMetricHistory.bind(c.runs), { runId, metricKey: 'loss', pageToken: '' });
+    const res = await call(c.runs.getMetricHistory.bind(c.runs), {
+      runId,
+      metricKey: 'loss',
+      pageToken: '',
+      columnar,
+    });
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
-    if (res.metrics.length !== HISTORY_POINTS) throw new Error(`history has ${res.metrics.length} points`);
+    const points = columnar ? (res.series?.values.length ?? 0) : res.metrics.length;
+    if (points !== HISTORY_POINTS) throw new Error(`history has ${points} points`);
     if (i >= 5) latencies.push(ms);
   }
   latencies.sort((a, b) => a - b);
@@ -236,9 +246,12 @@ async function main(): Promise<void> {
       [historyRunId, HISTORY_POINTS],
     );
     await pg.query('ANALYZE tracking.metrics');
-    const history = await benchHistory(c, historyRunId);
-    print('tracking.get_metric_history_100k_points.p50', round(history.p50), 'ms');
-    print('tracking.get_metric_history_100k_points.p99', round(history.p99), 'ms');
+    for (const columnar of [false, true]) {
+      const history = await benchHistory(c, historyRunId, columnar);
+      const form = columnar ? 'columnar' : 'messages';
+      print(`tracking.get_metric_history_100k_points.${form}.p50`, round(history.p50), 'ms');
+      print(`tracking.get_metric_history_100k_points.${form}.p99`, round(history.p99), 'ms');
+    }
 
     const searchExp = await call(c.experiments.createExperiment.bind(c.experiments), {
       name: 'search',

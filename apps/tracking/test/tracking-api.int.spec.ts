@@ -256,6 +256,16 @@ describe('tracking API (gRPC, real Postgres)', () => {
         [1, 0.7],
         [2, 0.5],
       ]);
+      const columns = await h.runs.getMetricHistory({ runId, metricKey: 'loss', columnar: true });
+      expect(columns.metrics).toEqual([]);
+      expect(columns.series).toEqual({
+        key: 'loss',
+        values: [0.9, 0.7, 0.5],
+        timestamps: [10, 30, 20],
+        steps: [0, 1, 2],
+      });
+      const nan = await h.runs.getMetricHistory({ runId, metricKey: 'nan', columnar: true });
+      expect(nan.series!.values[0]).toBeNaN();
       const page1 = await h.runs.getMetricHistory({ runId, metricKey: 'loss', maxResults: 2 });
       expect(page1.metrics).toHaveLength(2);
       const page2 = await h.runs.getMetricHistory({

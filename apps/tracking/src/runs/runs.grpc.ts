@@ -125,7 +125,14 @@ export class RunsGrpc {
   }
 
   async getMetricHistory(req: Req<'getMetricHistory'>): Promise<trackingV1.GetMetricHistoryResponse> {
-    return this.runs.metricHistory(req.runId, req.metricKey, req.maxResults, req.pageToken);
+    const page = await this.runs.metricHistory(req.runId, req.metricKey, req.maxResults, req.pageToken);
+    const { key, values, timestamps, steps, nextPageToken } = page;
+    if (req.columnar) return { metrics: [], nextPageToken, series: { key, values, timestamps, steps } };
+    const metrics = new Array<trackingV1.Metric>(values.length);
+    for (let i = 0; i < values.length; i++) {
+      metrics[i] = { key, value: values[i], timestamp: timestamps[i], step: steps[i] };
+    }
+    return { metrics, nextPageToken };
   }
 
   async streamMetrics(

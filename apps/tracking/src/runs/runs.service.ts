@@ -43,6 +43,15 @@ const PARENT_RUN_TAG = 'mlflow.parentRunId';
 const PIPELINE_RUN_TAG = 'cairn.pipelineRunId';
 const DATASET_CONTEXT_TAG = 'mlflow.data.context';
 
+/** A page of one metric's history as parallel columns: point i is (values[i], timestamps[i], steps[i]). */
+export interface MetricHistoryPage {
+  key: string;
+  values: number[];
+  timestamps: number[];
+  steps: number[];
+  nextPageToken: string;
+}
+
 export interface CreateRunInput {
   experimentId: string;
   userId: string;
@@ -330,7 +339,7 @@ export class RunsService {
     key: string,
     maxResults: number | undefined,
     pageToken: string,
-  ): Promise<{ metrics: MetricRecord[]; nextPageToken: string }> {
+  ): Promise<MetricHistoryPage> {
     validateRunId(runId);
     if (key === '') {
       throw new AppError(
@@ -355,20 +364,19 @@ export class RunsService {
     );
     const points = row.h === null ? [] : row.h.split(';');
     const n = limit === undefined ? points.length : Math.min(points.length, limit);
-    const metrics: MetricRecord[] = new Array<MetricRecord>(n);
+    const values = new Array<number>(n);
+    const timestamps = new Array<number>(n);
+    const steps = new Array<number>(n);
     for (let i = 0; i < n; i++) {
       const p = points[i];
       const a = p.indexOf(',');
       const b = p.indexOf(',', a + 1);
-      metrics[i] = {
-        key,
-        value: Number(p.slice(0, a)),
-        timestamp: Number(p.slice(a + 1, b)),
-        step: Number(p.slice(b + 1)),
-      };
+      values[i] = Number(p.slice(0, a));
+      timestamps[i] = Number(p.slice(a + 1, b));
+      steps[i] = Number(p.slice(b + 1));
     }
     const more = limit !== undefined && points.length > limit;
-    return { metrics, nextPageToken: more ? encodeOffsetToken(offset + n) : '' };
+    return { key, values, timestamps, steps, nextPageToken: more ? encodeOffsetToken(offset + n) : '' };
   }
 
   /**
