@@ -75,15 +75,6 @@ export const GetInfoRequest: MessageFns<GetInfoRequest> = {
     }
   },
 
-  fromJSON(_: any): GetInfoRequest {
-    return {};
-  },
-
-  toJSON(_: GetInfoRequest): unknown {
-    const obj: any = {};
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<GetInfoRequest>, I>>(base?: I): GetInfoRequest {
     return GetInfoRequest.fromPartial(base ?? ({} as any));
   },
@@ -193,56 +184,6 @@ export const GetInfoResponse: MessageFns<GetInfoResponse> = {
     }
   },
 
-  fromJSON(object: any): GetInfoResponse {
-    return {
-      service: isSet(object.service) ? globalThis.String(object.service) : "",
-      version: isSet(object.version) ? globalThis.String(object.version) : "",
-      databaseSchema: isSet(object.databaseSchema)
-        ? globalThis.String(object.databaseSchema)
-        : isSet(object.database_schema)
-        ? globalThis.String(object.database_schema)
-        : "",
-      appliedMigrations: globalThis.Array.isArray(object?.appliedMigrations)
-        ? object.appliedMigrations.map((e: any) => globalThis.String(e))
-        : globalThis.Array.isArray(object?.applied_migrations)
-        ? object.applied_migrations.map((e: any) => globalThis.String(e))
-        : [],
-      startedAtMs: isSet(object.startedAtMs)
-        ? globalThis.Number(object.startedAtMs)
-        : isSet(object.started_at_ms)
-        ? globalThis.Number(object.started_at_ms)
-        : 0,
-      tracesExporter: isSet(object.tracesExporter)
-        ? globalThis.String(object.tracesExporter)
-        : isSet(object.traces_exporter)
-        ? globalThis.String(object.traces_exporter)
-        : "",
-    };
-  },
-
-  toJSON(message: GetInfoResponse): unknown {
-    const obj: any = {};
-    if (message.service !== "") {
-      obj.service = message.service;
-    }
-    if (message.version !== "") {
-      obj.version = message.version;
-    }
-    if (message.databaseSchema !== "") {
-      obj.databaseSchema = message.databaseSchema;
-    }
-    if (message.appliedMigrations?.length) {
-      obj.appliedMigrations = message.appliedMigrations;
-    }
-    if (message.startedAtMs !== 0) {
-      obj.startedAtMs = Math.round(message.startedAtMs);
-    }
-    if (message.tracesExporter !== "") {
-      obj.tracesExporter = message.tracesExporter;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<GetInfoResponse>, I>>(base?: I): GetInfoResponse {
     return GetInfoResponse.fromPartial(base ?? ({} as any));
   },
@@ -334,15 +275,9 @@ function longToNumber(int64: { toString(): string }): number {
   return num;
 }
 
-function isSet(value: any): boolean {
-  return value !== null && value !== undefined;
-}
-
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
-  fromJSON(object: any): T;
-  toJSON(message: T): unknown;
   create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
   fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
 }

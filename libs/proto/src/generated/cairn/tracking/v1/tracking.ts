@@ -34,38 +34,6 @@ export enum LifecycleStage {
   UNRECOGNIZED = -1,
 }
 
-export function lifecycleStageFromJSON(object: any): LifecycleStage {
-  switch (object) {
-    case 0:
-    case "LIFECYCLE_STAGE_UNSPECIFIED":
-      return LifecycleStage.LIFECYCLE_STAGE_UNSPECIFIED;
-    case 1:
-    case "LIFECYCLE_STAGE_ACTIVE":
-      return LifecycleStage.LIFECYCLE_STAGE_ACTIVE;
-    case 2:
-    case "LIFECYCLE_STAGE_DELETED":
-      return LifecycleStage.LIFECYCLE_STAGE_DELETED;
-    case -1:
-    case "UNRECOGNIZED":
-    default:
-      return LifecycleStage.UNRECOGNIZED;
-  }
-}
-
-export function lifecycleStageToJSON(object: LifecycleStage): string {
-  switch (object) {
-    case LifecycleStage.LIFECYCLE_STAGE_UNSPECIFIED:
-      return "LIFECYCLE_STAGE_UNSPECIFIED";
-    case LifecycleStage.LIFECYCLE_STAGE_ACTIVE:
-      return "LIFECYCLE_STAGE_ACTIVE";
-    case LifecycleStage.LIFECYCLE_STAGE_DELETED:
-      return "LIFECYCLE_STAGE_DELETED";
-    case LifecycleStage.UNRECOGNIZED:
-    default:
-      return "UNRECOGNIZED";
-  }
-}
-
 /** Which lifecycle stages a search returns (MLflow's ViewType); unspecified means active only. */
 export enum ViewType {
   VIEW_TYPE_UNSPECIFIED = 0,
@@ -73,43 +41,6 @@ export enum ViewType {
   VIEW_TYPE_DELETED_ONLY = 2,
   VIEW_TYPE_ALL = 3,
   UNRECOGNIZED = -1,
-}
-
-export function viewTypeFromJSON(object: any): ViewType {
-  switch (object) {
-    case 0:
-    case "VIEW_TYPE_UNSPECIFIED":
-      return ViewType.VIEW_TYPE_UNSPECIFIED;
-    case 1:
-    case "VIEW_TYPE_ACTIVE_ONLY":
-      return ViewType.VIEW_TYPE_ACTIVE_ONLY;
-    case 2:
-    case "VIEW_TYPE_DELETED_ONLY":
-      return ViewType.VIEW_TYPE_DELETED_ONLY;
-    case 3:
-    case "VIEW_TYPE_ALL":
-      return ViewType.VIEW_TYPE_ALL;
-    case -1:
-    case "UNRECOGNIZED":
-    default:
-      return ViewType.UNRECOGNIZED;
-  }
-}
-
-export function viewTypeToJSON(object: ViewType): string {
-  switch (object) {
-    case ViewType.VIEW_TYPE_UNSPECIFIED:
-      return "VIEW_TYPE_UNSPECIFIED";
-    case ViewType.VIEW_TYPE_ACTIVE_ONLY:
-      return "VIEW_TYPE_ACTIVE_ONLY";
-    case ViewType.VIEW_TYPE_DELETED_ONLY:
-      return "VIEW_TYPE_DELETED_ONLY";
-    case ViewType.VIEW_TYPE_ALL:
-      return "VIEW_TYPE_ALL";
-    case ViewType.UNRECOGNIZED:
-    default:
-      return "UNRECOGNIZED";
-  }
 }
 
 export enum RunStatus {
@@ -120,53 +51,6 @@ export enum RunStatus {
   RUN_STATUS_FAILED = 4,
   RUN_STATUS_KILLED = 5,
   UNRECOGNIZED = -1,
-}
-
-export function runStatusFromJSON(object: any): RunStatus {
-  switch (object) {
-    case 0:
-    case "RUN_STATUS_UNSPECIFIED":
-      return RunStatus.RUN_STATUS_UNSPECIFIED;
-    case 1:
-    case "RUN_STATUS_RUNNING":
-      return RunStatus.RUN_STATUS_RUNNING;
-    case 2:
-    case "RUN_STATUS_SCHEDULED":
-      return RunStatus.RUN_STATUS_SCHEDULED;
-    case 3:
-    case "RUN_STATUS_FINISHED":
-      return RunStatus.RUN_STATUS_FINISHED;
-    case 4:
-    case "RUN_STATUS_FAILED":
-      return RunStatus.RUN_STATUS_FAILED;
-    case 5:
-    case "RUN_STATUS_KILLED":
-      return RunStatus.RUN_STATUS_KILLED;
-    case -1:
-    case "UNRECOGNIZED":
-    default:
-      return RunStatus.UNRECOGNIZED;
-  }
-}
-
-export function runStatusToJSON(object: RunStatus): string {
-  switch (object) {
-    case RunStatus.RUN_STATUS_UNSPECIFIED:
-      return "RUN_STATUS_UNSPECIFIED";
-    case RunStatus.RUN_STATUS_RUNNING:
-      return "RUN_STATUS_RUNNING";
-    case RunStatus.RUN_STATUS_SCHEDULED:
-      return "RUN_STATUS_SCHEDULED";
-    case RunStatus.RUN_STATUS_FINISHED:
-      return "RUN_STATUS_FINISHED";
-    case RunStatus.RUN_STATUS_FAILED:
-      return "RUN_STATUS_FAILED";
-    case RunStatus.RUN_STATUS_KILLED:
-      return "RUN_STATUS_KILLED";
-    case RunStatus.UNRECOGNIZED:
-    default:
-      return "UNRECOGNIZED";
-  }
 }
 
 export interface Tag {
@@ -597,24 +481,6 @@ export const Tag: MessageFns<Tag> = {
     }
   },
 
-  fromJSON(object: any): Tag {
-    return {
-      key: isSet(object.key) ? globalThis.String(object.key) : "",
-      value: isSet(object.value) ? globalThis.String(object.value) : "",
-    };
-  },
-
-  toJSON(message: Tag): unknown {
-    const obj: any = {};
-    if (message.key !== "") {
-      obj.key = message.key;
-    }
-    if (message.value !== "") {
-      obj.value = message.value;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<Tag>, I>>(base?: I): Tag {
     return Tag.fromPartial(base ?? ({} as any));
   },
@@ -745,66 +611,6 @@ export const Experiment: MessageFns<Experiment> = {
     }
   },
 
-  fromJSON(object: any): Experiment {
-    return {
-      experimentId: isSet(object.experimentId)
-        ? globalThis.String(object.experimentId)
-        : isSet(object.experiment_id)
-        ? globalThis.String(object.experiment_id)
-        : "",
-      name: isSet(object.name) ? globalThis.String(object.name) : "",
-      artifactLocation: isSet(object.artifactLocation)
-        ? globalThis.String(object.artifactLocation)
-        : isSet(object.artifact_location)
-        ? globalThis.String(object.artifact_location)
-        : "",
-      lifecycleStage: isSet(object.lifecycleStage)
-        ? lifecycleStageFromJSON(object.lifecycleStage)
-        : isSet(object.lifecycle_stage)
-        ? lifecycleStageFromJSON(object.lifecycle_stage)
-        : 0,
-      creationTime: isSet(object.creationTime)
-        ? globalThis.Number(object.creationTime)
-        : isSet(object.creation_time)
-        ? globalThis.Number(object.creation_time)
-        : 0,
-      lastUpdateTime: isSet(object.lastUpdateTime)
-        ? globalThis.Number(object.lastUpdateTime)
-        : isSet(object.last_update_time)
-        ? globalThis.Number(object.last_update_time)
-        : 0,
-      tags: globalThis.Array.isArray(object?.tags)
-        ? object.tags.map((e: any) => Tag.fromJSON(e))
-        : [],
-    };
-  },
-
-  toJSON(message: Experiment): unknown {
-    const obj: any = {};
-    if (message.experimentId !== "") {
-      obj.experimentId = message.experimentId;
-    }
-    if (message.name !== "") {
-      obj.name = message.name;
-    }
-    if (message.artifactLocation !== "") {
-      obj.artifactLocation = message.artifactLocation;
-    }
-    if (message.lifecycleStage !== 0) {
-      obj.lifecycleStage = lifecycleStageToJSON(message.lifecycleStage);
-    }
-    if (message.creationTime !== 0) {
-      obj.creationTime = Math.round(message.creationTime);
-    }
-    if (message.lastUpdateTime !== 0) {
-      obj.lastUpdateTime = Math.round(message.lastUpdateTime);
-    }
-    if (message.tags?.length) {
-      obj.tags = message.tags.map((e) => Tag.toJSON(e));
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<Experiment>, I>>(base?: I): Experiment {
     return Experiment.fromPartial(base ?? ({} as any));
   },
@@ -899,32 +705,6 @@ export const Metric: MessageFns<Metric> = {
     }
   },
 
-  fromJSON(object: any): Metric {
-    return {
-      key: isSet(object.key) ? globalThis.String(object.key) : "",
-      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
-      timestamp: isSet(object.timestamp) ? globalThis.Number(object.timestamp) : 0,
-      step: isSet(object.step) ? globalThis.Number(object.step) : 0,
-    };
-  },
-
-  toJSON(message: Metric): unknown {
-    const obj: any = {};
-    if (message.key !== "") {
-      obj.key = message.key;
-    }
-    if (message.value !== 0) {
-      obj.value = floatToJson(message.value);
-    }
-    if (message.timestamp !== 0) {
-      obj.timestamp = Math.round(message.timestamp);
-    }
-    if (message.step !== 0) {
-      obj.step = Math.round(message.step);
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<Metric>, I>>(base?: I): Metric {
     return Metric.fromPartial(base ?? ({} as any));
   },
@@ -992,24 +772,6 @@ export const Param: MessageFns<Param> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(object: any): Param {
-    return {
-      key: isSet(object.key) ? globalThis.String(object.key) : "",
-      value: isSet(object.value) ? globalThis.String(object.value) : "",
-    };
-  },
-
-  toJSON(message: Param): unknown {
-    const obj: any = {};
-    if (message.key !== "") {
-      obj.key = message.key;
-    }
-    if (message.value !== "") {
-      obj.value = message.value;
-    }
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<Param>, I>>(base?: I): Param {
@@ -1123,44 +885,6 @@ export const Dataset: MessageFns<Dataset> = {
     }
   },
 
-  fromJSON(object: any): Dataset {
-    return {
-      name: isSet(object.name) ? globalThis.String(object.name) : "",
-      digest: isSet(object.digest) ? globalThis.String(object.digest) : "",
-      sourceType: isSet(object.sourceType)
-        ? globalThis.String(object.sourceType)
-        : isSet(object.source_type)
-        ? globalThis.String(object.source_type)
-        : "",
-      source: isSet(object.source) ? globalThis.String(object.source) : "",
-      schema: isSet(object.schema) ? globalThis.String(object.schema) : undefined,
-      profile: isSet(object.profile) ? globalThis.String(object.profile) : undefined,
-    };
-  },
-
-  toJSON(message: Dataset): unknown {
-    const obj: any = {};
-    if (message.name !== "") {
-      obj.name = message.name;
-    }
-    if (message.digest !== "") {
-      obj.digest = message.digest;
-    }
-    if (message.sourceType !== "") {
-      obj.sourceType = message.sourceType;
-    }
-    if (message.source !== "") {
-      obj.source = message.source;
-    }
-    if (message.schema !== undefined) {
-      obj.schema = message.schema;
-    }
-    if (message.profile !== undefined) {
-      obj.profile = message.profile;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<Dataset>, I>>(base?: I): Dataset {
     return Dataset.fromPartial(base ?? ({} as any));
   },
@@ -1230,24 +954,6 @@ export const DatasetInput: MessageFns<DatasetInput> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(object: any): DatasetInput {
-    return {
-      tags: globalThis.Array.isArray(object?.tags) ? object.tags.map((e: any) => Tag.fromJSON(e)) : [],
-      dataset: isSet(object.dataset) ? Dataset.fromJSON(object.dataset) : undefined,
-    };
-  },
-
-  toJSON(message: DatasetInput): unknown {
-    const obj: any = {};
-    if (message.tags?.length) {
-      obj.tags = message.tags.map((e) => Tag.toJSON(e));
-    }
-    if (message.dataset !== undefined) {
-      obj.dataset = Dataset.toJSON(message.dataset);
-    }
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<DatasetInput>, I>>(base?: I): DatasetInput {
@@ -1406,84 +1112,6 @@ export const RunInfo: MessageFns<RunInfo> = {
     }
   },
 
-  fromJSON(object: any): RunInfo {
-    return {
-      runId: isSet(object.runId)
-        ? globalThis.String(object.runId)
-        : isSet(object.run_id)
-        ? globalThis.String(object.run_id)
-        : "",
-      runName: isSet(object.runName)
-        ? globalThis.String(object.runName)
-        : isSet(object.run_name)
-        ? globalThis.String(object.run_name)
-        : "",
-      experimentId: isSet(object.experimentId)
-        ? globalThis.String(object.experimentId)
-        : isSet(object.experiment_id)
-        ? globalThis.String(object.experiment_id)
-        : "",
-      userId: isSet(object.userId)
-        ? globalThis.String(object.userId)
-        : isSet(object.user_id)
-        ? globalThis.String(object.user_id)
-        : "",
-      status: isSet(object.status) ? runStatusFromJSON(object.status) : 0,
-      startTime: isSet(object.startTime)
-        ? globalThis.Number(object.startTime)
-        : isSet(object.start_time)
-        ? globalThis.Number(object.start_time)
-        : 0,
-      endTime: isSet(object.endTime)
-        ? globalThis.Number(object.endTime)
-        : isSet(object.end_time)
-        ? globalThis.Number(object.end_time)
-        : undefined,
-      artifactUri: isSet(object.artifactUri)
-        ? globalThis.String(object.artifactUri)
-        : isSet(object.artifact_uri)
-        ? globalThis.String(object.artifact_uri)
-        : "",
-      lifecycleStage: isSet(object.lifecycleStage)
-        ? lifecycleStageFromJSON(object.lifecycleStage)
-        : isSet(object.lifecycle_stage)
-        ? lifecycleStageFromJSON(object.lifecycle_stage)
-        : 0,
-    };
-  },
-
-  toJSON(message: RunInfo): unknown {
-    const obj: any = {};
-    if (message.runId !== "") {
-      obj.runId = message.runId;
-    }
-    if (message.runName !== "") {
-      obj.runName = message.runName;
-    }
-    if (message.experimentId !== "") {
-      obj.experimentId = message.experimentId;
-    }
-    if (message.userId !== "") {
-      obj.userId = message.userId;
-    }
-    if (message.status !== 0) {
-      obj.status = runStatusToJSON(message.status);
-    }
-    if (message.startTime !== 0) {
-      obj.startTime = Math.round(message.startTime);
-    }
-    if (message.endTime !== undefined) {
-      obj.endTime = Math.round(message.endTime);
-    }
-    if (message.artifactUri !== "") {
-      obj.artifactUri = message.artifactUri;
-    }
-    if (message.lifecycleStage !== 0) {
-      obj.lifecycleStage = lifecycleStageToJSON(message.lifecycleStage);
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<RunInfo>, I>>(base?: I): RunInfo {
     return RunInfo.fromPartial(base ?? ({} as any));
   },
@@ -1569,28 +1197,6 @@ export const RunData: MessageFns<RunData> = {
     }
   },
 
-  fromJSON(object: any): RunData {
-    return {
-      metrics: globalThis.Array.isArray(object?.metrics) ? object.metrics.map((e: any) => Metric.fromJSON(e)) : [],
-      params: globalThis.Array.isArray(object?.params) ? object.params.map((e: any) => Param.fromJSON(e)) : [],
-      tags: globalThis.Array.isArray(object?.tags) ? object.tags.map((e: any) => Tag.fromJSON(e)) : [],
-    };
-  },
-
-  toJSON(message: RunData): unknown {
-    const obj: any = {};
-    if (message.metrics?.length) {
-      obj.metrics = message.metrics.map((e) => Metric.toJSON(e));
-    }
-    if (message.params?.length) {
-      obj.params = message.params.map((e) => Param.toJSON(e));
-    }
-    if (message.tags?.length) {
-      obj.tags = message.tags.map((e) => Tag.toJSON(e));
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<RunData>, I>>(base?: I): RunData {
     return RunData.fromPartial(base ?? ({} as any));
   },
@@ -1646,24 +1252,6 @@ export const RunInputs: MessageFns<RunInputs> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(object: any): RunInputs {
-    return {
-      datasetInputs: globalThis.Array.isArray(object?.datasetInputs)
-        ? object.datasetInputs.map((e: any) => DatasetInput.fromJSON(e))
-        : globalThis.Array.isArray(object?.dataset_inputs)
-        ? object.dataset_inputs.map((e: any) => DatasetInput.fromJSON(e))
-        : [],
-    };
-  },
-
-  toJSON(message: RunInputs): unknown {
-    const obj: any = {};
-    if (message.datasetInputs?.length) {
-      obj.datasetInputs = message.datasetInputs.map((e) => DatasetInput.toJSON(e));
-    }
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<RunInputs>, I>>(base?: I): RunInputs {
@@ -1741,28 +1329,6 @@ export const Run: MessageFns<Run> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(object: any): Run {
-    return {
-      info: isSet(object.info) ? RunInfo.fromJSON(object.info) : undefined,
-      data: isSet(object.data) ? RunData.fromJSON(object.data) : undefined,
-      inputs: isSet(object.inputs) ? RunInputs.fromJSON(object.inputs) : undefined,
-    };
-  },
-
-  toJSON(message: Run): unknown {
-    const obj: any = {};
-    if (message.info !== undefined) {
-      obj.info = RunInfo.toJSON(message.info);
-    }
-    if (message.data !== undefined) {
-      obj.data = RunData.toJSON(message.data);
-    }
-    if (message.inputs !== undefined) {
-      obj.inputs = RunInputs.toJSON(message.inputs);
-    }
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<Run>, I>>(base?: I): Run {
@@ -1846,32 +1412,6 @@ export const CreateExperimentRequest: MessageFns<CreateExperimentRequest> = {
     }
   },
 
-  fromJSON(object: any): CreateExperimentRequest {
-    return {
-      name: isSet(object.name) ? globalThis.String(object.name) : "",
-      artifactLocation: isSet(object.artifactLocation)
-        ? globalThis.String(object.artifactLocation)
-        : isSet(object.artifact_location)
-        ? globalThis.String(object.artifact_location)
-        : undefined,
-      tags: globalThis.Array.isArray(object?.tags) ? object.tags.map((e: any) => Tag.fromJSON(e)) : [],
-    };
-  },
-
-  toJSON(message: CreateExperimentRequest): unknown {
-    const obj: any = {};
-    if (message.name !== "") {
-      obj.name = message.name;
-    }
-    if (message.artifactLocation !== undefined) {
-      obj.artifactLocation = message.artifactLocation;
-    }
-    if (message.tags?.length) {
-      obj.tags = message.tags.map((e) => Tag.toJSON(e));
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<CreateExperimentRequest>, I>>(base?: I): CreateExperimentRequest {
     return CreateExperimentRequest.fromPartial(base ?? ({} as any));
   },
@@ -1929,24 +1469,6 @@ export const CreateExperimentResponse: MessageFns<CreateExperimentResponse> = {
     }
   },
 
-  fromJSON(object: any): CreateExperimentResponse {
-    return {
-      experimentId: isSet(object.experimentId)
-        ? globalThis.String(object.experimentId)
-        : isSet(object.experiment_id)
-        ? globalThis.String(object.experiment_id)
-        : "",
-    };
-  },
-
-  toJSON(message: CreateExperimentResponse): unknown {
-    const obj: any = {};
-    if (message.experimentId !== "") {
-      obj.experimentId = message.experimentId;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<CreateExperimentResponse>, I>>(base?: I): CreateExperimentResponse {
     return CreateExperimentResponse.fromPartial(base ?? ({} as any));
   },
@@ -2002,24 +1524,6 @@ export const GetExperimentRequest: MessageFns<GetExperimentRequest> = {
     }
   },
 
-  fromJSON(object: any): GetExperimentRequest {
-    return {
-      experimentId: isSet(object.experimentId)
-        ? globalThis.String(object.experimentId)
-        : isSet(object.experiment_id)
-        ? globalThis.String(object.experiment_id)
-        : "",
-    };
-  },
-
-  toJSON(message: GetExperimentRequest): unknown {
-    const obj: any = {};
-    if (message.experimentId !== "") {
-      obj.experimentId = message.experimentId;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<GetExperimentRequest>, I>>(base?: I): GetExperimentRequest {
     return GetExperimentRequest.fromPartial(base ?? ({} as any));
   },
@@ -2073,18 +1577,6 @@ export const GetExperimentResponse: MessageFns<GetExperimentResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(object: any): GetExperimentResponse {
-    return { experiment: isSet(object.experiment) ? Experiment.fromJSON(object.experiment) : undefined };
-  },
-
-  toJSON(message: GetExperimentResponse): unknown {
-    const obj: any = {};
-    if (message.experiment !== undefined) {
-      obj.experiment = Experiment.toJSON(message.experiment);
-    }
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<GetExperimentResponse>, I>>(base?: I): GetExperimentResponse {
@@ -2144,24 +1636,6 @@ export const GetExperimentByNameRequest: MessageFns<GetExperimentByNameRequest> 
     }
   },
 
-  fromJSON(object: any): GetExperimentByNameRequest {
-    return {
-      experimentName: isSet(object.experimentName)
-        ? globalThis.String(object.experimentName)
-        : isSet(object.experiment_name)
-        ? globalThis.String(object.experiment_name)
-        : "",
-    };
-  },
-
-  toJSON(message: GetExperimentByNameRequest): unknown {
-    const obj: any = {};
-    if (message.experimentName !== "") {
-      obj.experimentName = message.experimentName;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<GetExperimentByNameRequest>, I>>(base?: I): GetExperimentByNameRequest {
     return GetExperimentByNameRequest.fromPartial(base ?? ({} as any));
   },
@@ -2215,18 +1689,6 @@ export const GetExperimentByNameResponse: MessageFns<GetExperimentByNameResponse
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(object: any): GetExperimentByNameResponse {
-    return { experiment: isSet(object.experiment) ? Experiment.fromJSON(object.experiment) : undefined };
-  },
-
-  toJSON(message: GetExperimentByNameResponse): unknown {
-    const obj: any = {};
-    if (message.experiment !== undefined) {
-      obj.experiment = Experiment.toJSON(message.experiment);
-    }
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<GetExperimentByNameResponse>, I>>(base?: I): GetExperimentByNameResponse {
@@ -2330,52 +1792,6 @@ export const SearchExperimentsRequest: MessageFns<SearchExperimentsRequest> = {
     }
   },
 
-  fromJSON(object: any): SearchExperimentsRequest {
-    return {
-      maxResults: isSet(object.maxResults)
-        ? globalThis.Number(object.maxResults)
-        : isSet(object.max_results)
-        ? globalThis.Number(object.max_results)
-        : undefined,
-      pageToken: isSet(object.pageToken)
-        ? globalThis.String(object.pageToken)
-        : isSet(object.page_token)
-        ? globalThis.String(object.page_token)
-        : "",
-      filter: isSet(object.filter) ? globalThis.String(object.filter) : "",
-      orderBy: globalThis.Array.isArray(object?.orderBy)
-        ? object.orderBy.map((e: any) => globalThis.String(e))
-        : globalThis.Array.isArray(object?.order_by)
-        ? object.order_by.map((e: any) => globalThis.String(e))
-        : [],
-      viewType: isSet(object.viewType)
-        ? viewTypeFromJSON(object.viewType)
-        : isSet(object.view_type)
-        ? viewTypeFromJSON(object.view_type)
-        : 0,
-    };
-  },
-
-  toJSON(message: SearchExperimentsRequest): unknown {
-    const obj: any = {};
-    if (message.maxResults !== undefined) {
-      obj.maxResults = Math.round(message.maxResults);
-    }
-    if (message.pageToken !== "") {
-      obj.pageToken = message.pageToken;
-    }
-    if (message.filter !== "") {
-      obj.filter = message.filter;
-    }
-    if (message.orderBy?.length) {
-      obj.orderBy = message.orderBy;
-    }
-    if (message.viewType !== 0) {
-      obj.viewType = viewTypeToJSON(message.viewType);
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<SearchExperimentsRequest>, I>>(base?: I): SearchExperimentsRequest {
     return SearchExperimentsRequest.fromPartial(base ?? ({} as any));
   },
@@ -2446,30 +1862,6 @@ export const SearchExperimentsResponse: MessageFns<SearchExperimentsResponse> = 
     }
   },
 
-  fromJSON(object: any): SearchExperimentsResponse {
-    return {
-      experiments: globalThis.Array.isArray(object?.experiments)
-        ? object.experiments.map((e: any) => Experiment.fromJSON(e))
-        : [],
-      nextPageToken: isSet(object.nextPageToken)
-        ? globalThis.String(object.nextPageToken)
-        : isSet(object.next_page_token)
-        ? globalThis.String(object.next_page_token)
-        : "",
-    };
-  },
-
-  toJSON(message: SearchExperimentsResponse): unknown {
-    const obj: any = {};
-    if (message.experiments?.length) {
-      obj.experiments = message.experiments.map((e) => Experiment.toJSON(e));
-    }
-    if (message.nextPageToken !== "") {
-      obj.nextPageToken = message.nextPageToken;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<SearchExperimentsResponse>, I>>(base?: I): SearchExperimentsResponse {
     return SearchExperimentsResponse.fromPartial(base ?? ({} as any));
   },
@@ -2537,32 +1929,6 @@ export const UpdateExperimentRequest: MessageFns<UpdateExperimentRequest> = {
     }
   },
 
-  fromJSON(object: any): UpdateExperimentRequest {
-    return {
-      experimentId: isSet(object.experimentId)
-        ? globalThis.String(object.experimentId)
-        : isSet(object.experiment_id)
-        ? globalThis.String(object.experiment_id)
-        : "",
-      newName: isSet(object.newName)
-        ? globalThis.String(object.newName)
-        : isSet(object.new_name)
-        ? globalThis.String(object.new_name)
-        : "",
-    };
-  },
-
-  toJSON(message: UpdateExperimentRequest): unknown {
-    const obj: any = {};
-    if (message.experimentId !== "") {
-      obj.experimentId = message.experimentId;
-    }
-    if (message.newName !== "") {
-      obj.newName = message.newName;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<UpdateExperimentRequest>, I>>(base?: I): UpdateExperimentRequest {
     return UpdateExperimentRequest.fromPartial(base ?? ({} as any));
   },
@@ -2606,15 +1972,6 @@ export const UpdateExperimentResponse: MessageFns<UpdateExperimentResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(_: any): UpdateExperimentResponse {
-    return {};
-  },
-
-  toJSON(_: UpdateExperimentResponse): unknown {
-    const obj: any = {};
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<UpdateExperimentResponse>, I>>(base?: I): UpdateExperimentResponse {
@@ -2671,24 +2028,6 @@ export const DeleteExperimentRequest: MessageFns<DeleteExperimentRequest> = {
     }
   },
 
-  fromJSON(object: any): DeleteExperimentRequest {
-    return {
-      experimentId: isSet(object.experimentId)
-        ? globalThis.String(object.experimentId)
-        : isSet(object.experiment_id)
-        ? globalThis.String(object.experiment_id)
-        : "",
-    };
-  },
-
-  toJSON(message: DeleteExperimentRequest): unknown {
-    const obj: any = {};
-    if (message.experimentId !== "") {
-      obj.experimentId = message.experimentId;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<DeleteExperimentRequest>, I>>(base?: I): DeleteExperimentRequest {
     return DeleteExperimentRequest.fromPartial(base ?? ({} as any));
   },
@@ -2731,15 +2070,6 @@ export const DeleteExperimentResponse: MessageFns<DeleteExperimentResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(_: any): DeleteExperimentResponse {
-    return {};
-  },
-
-  toJSON(_: DeleteExperimentResponse): unknown {
-    const obj: any = {};
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<DeleteExperimentResponse>, I>>(base?: I): DeleteExperimentResponse {
@@ -2796,24 +2126,6 @@ export const RestoreExperimentRequest: MessageFns<RestoreExperimentRequest> = {
     }
   },
 
-  fromJSON(object: any): RestoreExperimentRequest {
-    return {
-      experimentId: isSet(object.experimentId)
-        ? globalThis.String(object.experimentId)
-        : isSet(object.experiment_id)
-        ? globalThis.String(object.experiment_id)
-        : "",
-    };
-  },
-
-  toJSON(message: RestoreExperimentRequest): unknown {
-    const obj: any = {};
-    if (message.experimentId !== "") {
-      obj.experimentId = message.experimentId;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<RestoreExperimentRequest>, I>>(base?: I): RestoreExperimentRequest {
     return RestoreExperimentRequest.fromPartial(base ?? ({} as any));
   },
@@ -2856,15 +2168,6 @@ export const RestoreExperimentResponse: MessageFns<RestoreExperimentResponse> = 
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(_: any): RestoreExperimentResponse {
-    return {};
-  },
-
-  toJSON(_: RestoreExperimentResponse): unknown {
-    const obj: any = {};
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<RestoreExperimentResponse>, I>>(base?: I): RestoreExperimentResponse {
@@ -2943,32 +2246,6 @@ export const SetExperimentTagRequest: MessageFns<SetExperimentTagRequest> = {
     }
   },
 
-  fromJSON(object: any): SetExperimentTagRequest {
-    return {
-      experimentId: isSet(object.experimentId)
-        ? globalThis.String(object.experimentId)
-        : isSet(object.experiment_id)
-        ? globalThis.String(object.experiment_id)
-        : "",
-      key: isSet(object.key) ? globalThis.String(object.key) : "",
-      value: isSet(object.value) ? globalThis.String(object.value) : "",
-    };
-  },
-
-  toJSON(message: SetExperimentTagRequest): unknown {
-    const obj: any = {};
-    if (message.experimentId !== "") {
-      obj.experimentId = message.experimentId;
-    }
-    if (message.key !== "") {
-      obj.key = message.key;
-    }
-    if (message.value !== "") {
-      obj.value = message.value;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<SetExperimentTagRequest>, I>>(base?: I): SetExperimentTagRequest {
     return SetExperimentTagRequest.fromPartial(base ?? ({} as any));
   },
@@ -3013,15 +2290,6 @@ export const SetExperimentTagResponse: MessageFns<SetExperimentTagResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(_: any): SetExperimentTagResponse {
-    return {};
-  },
-
-  toJSON(_: SetExperimentTagResponse): unknown {
-    const obj: any = {};
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<SetExperimentTagResponse>, I>>(base?: I): SetExperimentTagResponse {
@@ -3089,28 +2357,6 @@ export const DeleteExperimentTagRequest: MessageFns<DeleteExperimentTagRequest> 
     }
   },
 
-  fromJSON(object: any): DeleteExperimentTagRequest {
-    return {
-      experimentId: isSet(object.experimentId)
-        ? globalThis.String(object.experimentId)
-        : isSet(object.experiment_id)
-        ? globalThis.String(object.experiment_id)
-        : "",
-      key: isSet(object.key) ? globalThis.String(object.key) : "",
-    };
-  },
-
-  toJSON(message: DeleteExperimentTagRequest): unknown {
-    const obj: any = {};
-    if (message.experimentId !== "") {
-      obj.experimentId = message.experimentId;
-    }
-    if (message.key !== "") {
-      obj.key = message.key;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<DeleteExperimentTagRequest>, I>>(base?: I): DeleteExperimentTagRequest {
     return DeleteExperimentTagRequest.fromPartial(base ?? ({} as any));
   },
@@ -3154,15 +2400,6 @@ export const DeleteExperimentTagResponse: MessageFns<DeleteExperimentTagResponse
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(_: any): DeleteExperimentTagResponse {
-    return {};
-  },
-
-  toJSON(_: DeleteExperimentTagResponse): unknown {
-    const obj: any = {};
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<DeleteExperimentTagResponse>, I>>(base?: I): DeleteExperimentTagResponse {
@@ -3263,52 +2500,6 @@ export const CreateRunRequest: MessageFns<CreateRunRequest> = {
     }
   },
 
-  fromJSON(object: any): CreateRunRequest {
-    return {
-      experimentId: isSet(object.experimentId)
-        ? globalThis.String(object.experimentId)
-        : isSet(object.experiment_id)
-        ? globalThis.String(object.experiment_id)
-        : "",
-      userId: isSet(object.userId)
-        ? globalThis.String(object.userId)
-        : isSet(object.user_id)
-        ? globalThis.String(object.user_id)
-        : "",
-      startTime: isSet(object.startTime)
-        ? globalThis.Number(object.startTime)
-        : isSet(object.start_time)
-        ? globalThis.Number(object.start_time)
-        : undefined,
-      tags: globalThis.Array.isArray(object?.tags) ? object.tags.map((e: any) => Tag.fromJSON(e)) : [],
-      runName: isSet(object.runName)
-        ? globalThis.String(object.runName)
-        : isSet(object.run_name)
-        ? globalThis.String(object.run_name)
-        : undefined,
-    };
-  },
-
-  toJSON(message: CreateRunRequest): unknown {
-    const obj: any = {};
-    if (message.experimentId !== "") {
-      obj.experimentId = message.experimentId;
-    }
-    if (message.userId !== "") {
-      obj.userId = message.userId;
-    }
-    if (message.startTime !== undefined) {
-      obj.startTime = Math.round(message.startTime);
-    }
-    if (message.tags?.length) {
-      obj.tags = message.tags.map((e) => Tag.toJSON(e));
-    }
-    if (message.runName !== undefined) {
-      obj.runName = message.runName;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<CreateRunRequest>, I>>(base?: I): CreateRunRequest {
     return CreateRunRequest.fromPartial(base ?? ({} as any));
   },
@@ -3368,18 +2559,6 @@ export const CreateRunResponse: MessageFns<CreateRunResponse> = {
     }
   },
 
-  fromJSON(object: any): CreateRunResponse {
-    return { run: isSet(object.run) ? Run.fromJSON(object.run) : undefined };
-  },
-
-  toJSON(message: CreateRunResponse): unknown {
-    const obj: any = {};
-    if (message.run !== undefined) {
-      obj.run = Run.toJSON(message.run);
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<CreateRunResponse>, I>>(base?: I): CreateRunResponse {
     return CreateRunResponse.fromPartial(base ?? ({} as any));
   },
@@ -3435,24 +2614,6 @@ export const GetRunRequest: MessageFns<GetRunRequest> = {
     }
   },
 
-  fromJSON(object: any): GetRunRequest {
-    return {
-      runId: isSet(object.runId)
-        ? globalThis.String(object.runId)
-        : isSet(object.run_id)
-        ? globalThis.String(object.run_id)
-        : "",
-    };
-  },
-
-  toJSON(message: GetRunRequest): unknown {
-    const obj: any = {};
-    if (message.runId !== "") {
-      obj.runId = message.runId;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<GetRunRequest>, I>>(base?: I): GetRunRequest {
     return GetRunRequest.fromPartial(base ?? ({} as any));
   },
@@ -3506,18 +2667,6 @@ export const GetRunResponse: MessageFns<GetRunResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(object: any): GetRunResponse {
-    return { run: isSet(object.run) ? Run.fromJSON(object.run) : undefined };
-  },
-
-  toJSON(message: GetRunResponse): unknown {
-    const obj: any = {};
-    if (message.run !== undefined) {
-      obj.run = Run.toJSON(message.run);
-    }
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<GetRunResponse>, I>>(base?: I): GetRunResponse {
@@ -3608,44 +2757,6 @@ export const UpdateRunRequest: MessageFns<UpdateRunRequest> = {
     }
   },
 
-  fromJSON(object: any): UpdateRunRequest {
-    return {
-      runId: isSet(object.runId)
-        ? globalThis.String(object.runId)
-        : isSet(object.run_id)
-        ? globalThis.String(object.run_id)
-        : "",
-      status: isSet(object.status) ? runStatusFromJSON(object.status) : 0,
-      endTime: isSet(object.endTime)
-        ? globalThis.Number(object.endTime)
-        : isSet(object.end_time)
-        ? globalThis.Number(object.end_time)
-        : undefined,
-      runName: isSet(object.runName)
-        ? globalThis.String(object.runName)
-        : isSet(object.run_name)
-        ? globalThis.String(object.run_name)
-        : undefined,
-    };
-  },
-
-  toJSON(message: UpdateRunRequest): unknown {
-    const obj: any = {};
-    if (message.runId !== "") {
-      obj.runId = message.runId;
-    }
-    if (message.status !== 0) {
-      obj.status = runStatusToJSON(message.status);
-    }
-    if (message.endTime !== undefined) {
-      obj.endTime = Math.round(message.endTime);
-    }
-    if (message.runName !== undefined) {
-      obj.runName = message.runName;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<UpdateRunRequest>, I>>(base?: I): UpdateRunRequest {
     return UpdateRunRequest.fromPartial(base ?? ({} as any));
   },
@@ -3702,24 +2813,6 @@ export const UpdateRunResponse: MessageFns<UpdateRunResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(object: any): UpdateRunResponse {
-    return {
-      runInfo: isSet(object.runInfo)
-        ? RunInfo.fromJSON(object.runInfo)
-        : isSet(object.run_info)
-        ? RunInfo.fromJSON(object.run_info)
-        : undefined,
-    };
-  },
-
-  toJSON(message: UpdateRunResponse): unknown {
-    const obj: any = {};
-    if (message.runInfo !== undefined) {
-      obj.runInfo = RunInfo.toJSON(message.runInfo);
-    }
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<UpdateRunResponse>, I>>(base?: I): UpdateRunResponse {
@@ -3779,24 +2872,6 @@ export const DeleteRunRequest: MessageFns<DeleteRunRequest> = {
     }
   },
 
-  fromJSON(object: any): DeleteRunRequest {
-    return {
-      runId: isSet(object.runId)
-        ? globalThis.String(object.runId)
-        : isSet(object.run_id)
-        ? globalThis.String(object.run_id)
-        : "",
-    };
-  },
-
-  toJSON(message: DeleteRunRequest): unknown {
-    const obj: any = {};
-    if (message.runId !== "") {
-      obj.runId = message.runId;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<DeleteRunRequest>, I>>(base?: I): DeleteRunRequest {
     return DeleteRunRequest.fromPartial(base ?? ({} as any));
   },
@@ -3839,15 +2914,6 @@ export const DeleteRunResponse: MessageFns<DeleteRunResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(_: any): DeleteRunResponse {
-    return {};
-  },
-
-  toJSON(_: DeleteRunResponse): unknown {
-    const obj: any = {};
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<DeleteRunResponse>, I>>(base?: I): DeleteRunResponse {
@@ -3904,24 +2970,6 @@ export const RestoreRunRequest: MessageFns<RestoreRunRequest> = {
     }
   },
 
-  fromJSON(object: any): RestoreRunRequest {
-    return {
-      runId: isSet(object.runId)
-        ? globalThis.String(object.runId)
-        : isSet(object.run_id)
-        ? globalThis.String(object.run_id)
-        : "",
-    };
-  },
-
-  toJSON(message: RestoreRunRequest): unknown {
-    const obj: any = {};
-    if (message.runId !== "") {
-      obj.runId = message.runId;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<RestoreRunRequest>, I>>(base?: I): RestoreRunRequest {
     return RestoreRunRequest.fromPartial(base ?? ({} as any));
   },
@@ -3964,15 +3012,6 @@ export const RestoreRunResponse: MessageFns<RestoreRunResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(_: any): RestoreRunResponse {
-    return {};
-  },
-
-  toJSON(_: RestoreRunResponse): unknown {
-    const obj: any = {};
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<RestoreRunResponse>, I>>(base?: I): RestoreRunResponse {
@@ -4040,28 +3079,6 @@ export const LogMetricRequest: MessageFns<LogMetricRequest> = {
     }
   },
 
-  fromJSON(object: any): LogMetricRequest {
-    return {
-      runId: isSet(object.runId)
-        ? globalThis.String(object.runId)
-        : isSet(object.run_id)
-        ? globalThis.String(object.run_id)
-        : "",
-      metric: isSet(object.metric) ? Metric.fromJSON(object.metric) : undefined,
-    };
-  },
-
-  toJSON(message: LogMetricRequest): unknown {
-    const obj: any = {};
-    if (message.runId !== "") {
-      obj.runId = message.runId;
-    }
-    if (message.metric !== undefined) {
-      obj.metric = Metric.toJSON(message.metric);
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<LogMetricRequest>, I>>(base?: I): LogMetricRequest {
     return LogMetricRequest.fromPartial(base ?? ({} as any));
   },
@@ -4107,15 +3124,6 @@ export const LogMetricResponse: MessageFns<LogMetricResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(_: any): LogMetricResponse {
-    return {};
-  },
-
-  toJSON(_: LogMetricResponse): unknown {
-    const obj: any = {};
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<LogMetricResponse>, I>>(base?: I): LogMetricResponse {
@@ -4194,32 +3202,6 @@ export const LogParamRequest: MessageFns<LogParamRequest> = {
     }
   },
 
-  fromJSON(object: any): LogParamRequest {
-    return {
-      runId: isSet(object.runId)
-        ? globalThis.String(object.runId)
-        : isSet(object.run_id)
-        ? globalThis.String(object.run_id)
-        : "",
-      key: isSet(object.key) ? globalThis.String(object.key) : "",
-      value: isSet(object.value) ? globalThis.String(object.value) : "",
-    };
-  },
-
-  toJSON(message: LogParamRequest): unknown {
-    const obj: any = {};
-    if (message.runId !== "") {
-      obj.runId = message.runId;
-    }
-    if (message.key !== "") {
-      obj.key = message.key;
-    }
-    if (message.value !== "") {
-      obj.value = message.value;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<LogParamRequest>, I>>(base?: I): LogParamRequest {
     return LogParamRequest.fromPartial(base ?? ({} as any));
   },
@@ -4264,15 +3246,6 @@ export const LogParamResponse: MessageFns<LogParamResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(_: any): LogParamResponse {
-    return {};
-  },
-
-  toJSON(_: LogParamResponse): unknown {
-    const obj: any = {};
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<LogParamResponse>, I>>(base?: I): LogParamResponse {
@@ -4351,32 +3324,6 @@ export const SetTagRequest: MessageFns<SetTagRequest> = {
     }
   },
 
-  fromJSON(object: any): SetTagRequest {
-    return {
-      runId: isSet(object.runId)
-        ? globalThis.String(object.runId)
-        : isSet(object.run_id)
-        ? globalThis.String(object.run_id)
-        : "",
-      key: isSet(object.key) ? globalThis.String(object.key) : "",
-      value: isSet(object.value) ? globalThis.String(object.value) : "",
-    };
-  },
-
-  toJSON(message: SetTagRequest): unknown {
-    const obj: any = {};
-    if (message.runId !== "") {
-      obj.runId = message.runId;
-    }
-    if (message.key !== "") {
-      obj.key = message.key;
-    }
-    if (message.value !== "") {
-      obj.value = message.value;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<SetTagRequest>, I>>(base?: I): SetTagRequest {
     return SetTagRequest.fromPartial(base ?? ({} as any));
   },
@@ -4421,15 +3368,6 @@ export const SetTagResponse: MessageFns<SetTagResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(_: any): SetTagResponse {
-    return {};
-  },
-
-  toJSON(_: SetTagResponse): unknown {
-    const obj: any = {};
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<SetTagResponse>, I>>(base?: I): SetTagResponse {
@@ -4497,28 +3435,6 @@ export const DeleteTagRequest: MessageFns<DeleteTagRequest> = {
     }
   },
 
-  fromJSON(object: any): DeleteTagRequest {
-    return {
-      runId: isSet(object.runId)
-        ? globalThis.String(object.runId)
-        : isSet(object.run_id)
-        ? globalThis.String(object.run_id)
-        : "",
-      key: isSet(object.key) ? globalThis.String(object.key) : "",
-    };
-  },
-
-  toJSON(message: DeleteTagRequest): unknown {
-    const obj: any = {};
-    if (message.runId !== "") {
-      obj.runId = message.runId;
-    }
-    if (message.key !== "") {
-      obj.key = message.key;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<DeleteTagRequest>, I>>(base?: I): DeleteTagRequest {
     return DeleteTagRequest.fromPartial(base ?? ({} as any));
   },
@@ -4562,15 +3478,6 @@ export const DeleteTagResponse: MessageFns<DeleteTagResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(_: any): DeleteTagResponse {
-    return {};
-  },
-
-  toJSON(_: DeleteTagResponse): unknown {
-    const obj: any = {};
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<DeleteTagResponse>, I>>(base?: I): DeleteTagResponse {
@@ -4660,36 +3567,6 @@ export const LogBatchRequest: MessageFns<LogBatchRequest> = {
     }
   },
 
-  fromJSON(object: any): LogBatchRequest {
-    return {
-      runId: isSet(object.runId)
-        ? globalThis.String(object.runId)
-        : isSet(object.run_id)
-        ? globalThis.String(object.run_id)
-        : "",
-      metrics: globalThis.Array.isArray(object?.metrics) ? object.metrics.map((e: any) => Metric.fromJSON(e)) : [],
-      params: globalThis.Array.isArray(object?.params) ? object.params.map((e: any) => Param.fromJSON(e)) : [],
-      tags: globalThis.Array.isArray(object?.tags) ? object.tags.map((e: any) => Tag.fromJSON(e)) : [],
-    };
-  },
-
-  toJSON(message: LogBatchRequest): unknown {
-    const obj: any = {};
-    if (message.runId !== "") {
-      obj.runId = message.runId;
-    }
-    if (message.metrics?.length) {
-      obj.metrics = message.metrics.map((e) => Metric.toJSON(e));
-    }
-    if (message.params?.length) {
-      obj.params = message.params.map((e) => Param.toJSON(e));
-    }
-    if (message.tags?.length) {
-      obj.tags = message.tags.map((e) => Tag.toJSON(e));
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<LogBatchRequest>, I>>(base?: I): LogBatchRequest {
     return LogBatchRequest.fromPartial(base ?? ({} as any));
   },
@@ -4735,15 +3612,6 @@ export const LogBatchResponse: MessageFns<LogBatchResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(_: any): LogBatchResponse {
-    return {};
-  },
-
-  toJSON(_: LogBatchResponse): unknown {
-    const obj: any = {};
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<LogBatchResponse>, I>>(base?: I): LogBatchResponse {
@@ -4811,30 +3679,6 @@ export const LogInputsRequest: MessageFns<LogInputsRequest> = {
     }
   },
 
-  fromJSON(object: any): LogInputsRequest {
-    return {
-      runId: isSet(object.runId)
-        ? globalThis.String(object.runId)
-        : isSet(object.run_id)
-        ? globalThis.String(object.run_id)
-        : "",
-      datasets: globalThis.Array.isArray(object?.datasets)
-        ? object.datasets.map((e: any) => DatasetInput.fromJSON(e))
-        : [],
-    };
-  },
-
-  toJSON(message: LogInputsRequest): unknown {
-    const obj: any = {};
-    if (message.runId !== "") {
-      obj.runId = message.runId;
-    }
-    if (message.datasets?.length) {
-      obj.datasets = message.datasets.map((e) => DatasetInput.toJSON(e));
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<LogInputsRequest>, I>>(base?: I): LogInputsRequest {
     return LogInputsRequest.fromPartial(base ?? ({} as any));
   },
@@ -4878,15 +3722,6 @@ export const LogInputsResponse: MessageFns<LogInputsResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(_: any): LogInputsResponse {
-    return {};
-  },
-
-  toJSON(_: LogInputsResponse): unknown {
-    const obj: any = {};
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<LogInputsResponse>, I>>(base?: I): LogInputsResponse {
@@ -4998,60 +3833,6 @@ export const SearchRunsRequest: MessageFns<SearchRunsRequest> = {
     }
   },
 
-  fromJSON(object: any): SearchRunsRequest {
-    return {
-      experimentIds: globalThis.Array.isArray(object?.experimentIds)
-        ? object.experimentIds.map((e: any) => globalThis.String(e))
-        : globalThis.Array.isArray(object?.experiment_ids)
-        ? object.experiment_ids.map((e: any) => globalThis.String(e))
-        : [],
-      filter: isSet(object.filter) ? globalThis.String(object.filter) : "",
-      runViewType: isSet(object.runViewType)
-        ? viewTypeFromJSON(object.runViewType)
-        : isSet(object.run_view_type)
-        ? viewTypeFromJSON(object.run_view_type)
-        : 0,
-      maxResults: isSet(object.maxResults)
-        ? globalThis.Number(object.maxResults)
-        : isSet(object.max_results)
-        ? globalThis.Number(object.max_results)
-        : undefined,
-      orderBy: globalThis.Array.isArray(object?.orderBy)
-        ? object.orderBy.map((e: any) => globalThis.String(e))
-        : globalThis.Array.isArray(object?.order_by)
-        ? object.order_by.map((e: any) => globalThis.String(e))
-        : [],
-      pageToken: isSet(object.pageToken)
-        ? globalThis.String(object.pageToken)
-        : isSet(object.page_token)
-        ? globalThis.String(object.page_token)
-        : "",
-    };
-  },
-
-  toJSON(message: SearchRunsRequest): unknown {
-    const obj: any = {};
-    if (message.experimentIds?.length) {
-      obj.experimentIds = message.experimentIds;
-    }
-    if (message.filter !== "") {
-      obj.filter = message.filter;
-    }
-    if (message.runViewType !== 0) {
-      obj.runViewType = viewTypeToJSON(message.runViewType);
-    }
-    if (message.maxResults !== undefined) {
-      obj.maxResults = Math.round(message.maxResults);
-    }
-    if (message.orderBy?.length) {
-      obj.orderBy = message.orderBy;
-    }
-    if (message.pageToken !== "") {
-      obj.pageToken = message.pageToken;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<SearchRunsRequest>, I>>(base?: I): SearchRunsRequest {
     return SearchRunsRequest.fromPartial(base ?? ({} as any));
   },
@@ -5121,28 +3902,6 @@ export const SearchRunsResponse: MessageFns<SearchRunsResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(object: any): SearchRunsResponse {
-    return {
-      runs: globalThis.Array.isArray(object?.runs) ? object.runs.map((e: any) => Run.fromJSON(e)) : [],
-      nextPageToken: isSet(object.nextPageToken)
-        ? globalThis.String(object.nextPageToken)
-        : isSet(object.next_page_token)
-        ? globalThis.String(object.next_page_token)
-        : "",
-    };
-  },
-
-  toJSON(message: SearchRunsResponse): unknown {
-    const obj: any = {};
-    if (message.runs?.length) {
-      obj.runs = message.runs.map((e) => Run.toJSON(e));
-    }
-    if (message.nextPageToken !== "") {
-      obj.nextPageToken = message.nextPageToken;
-    }
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<SearchRunsResponse>, I>>(base?: I): SearchRunsResponse {
@@ -5243,52 +4002,6 @@ export const GetMetricHistoryRequest: MessageFns<GetMetricHistoryRequest> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(object: any): GetMetricHistoryRequest {
-    return {
-      runId: isSet(object.runId)
-        ? globalThis.String(object.runId)
-        : isSet(object.run_id)
-        ? globalThis.String(object.run_id)
-        : "",
-      metricKey: isSet(object.metricKey)
-        ? globalThis.String(object.metricKey)
-        : isSet(object.metric_key)
-        ? globalThis.String(object.metric_key)
-        : "",
-      maxResults: isSet(object.maxResults)
-        ? globalThis.Number(object.maxResults)
-        : isSet(object.max_results)
-        ? globalThis.Number(object.max_results)
-        : undefined,
-      pageToken: isSet(object.pageToken)
-        ? globalThis.String(object.pageToken)
-        : isSet(object.page_token)
-        ? globalThis.String(object.page_token)
-        : "",
-      columnar: isSet(object.columnar) ? globalThis.Boolean(object.columnar) : false,
-    };
-  },
-
-  toJSON(message: GetMetricHistoryRequest): unknown {
-    const obj: any = {};
-    if (message.runId !== "") {
-      obj.runId = message.runId;
-    }
-    if (message.metricKey !== "") {
-      obj.metricKey = message.metricKey;
-    }
-    if (message.maxResults !== undefined) {
-      obj.maxResults = Math.round(message.maxResults);
-    }
-    if (message.pageToken !== "") {
-      obj.pageToken = message.pageToken;
-    }
-    if (message.columnar !== false) {
-      obj.columnar = message.columnar;
-    }
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<GetMetricHistoryRequest>, I>>(base?: I): GetMetricHistoryRequest {
@@ -5425,34 +4138,6 @@ export const MetricSeries: MessageFns<MetricSeries> = {
     }
   },
 
-  fromJSON(object: any): MetricSeries {
-    return {
-      key: isSet(object.key) ? globalThis.String(object.key) : "",
-      values: globalThis.Array.isArray(object?.values) ? object.values.map((e: any) => globalThis.Number(e)) : [],
-      timestamps: globalThis.Array.isArray(object?.timestamps)
-        ? object.timestamps.map((e: any) => globalThis.Number(e))
-        : [],
-      steps: globalThis.Array.isArray(object?.steps) ? object.steps.map((e: any) => globalThis.Number(e)) : [],
-    };
-  },
-
-  toJSON(message: MetricSeries): unknown {
-    const obj: any = {};
-    if (message.key !== "") {
-      obj.key = message.key;
-    }
-    if (message.values?.length) {
-      obj.values = message.values.map((e) => floatToJson(e));
-    }
-    if (message.timestamps?.length) {
-      obj.timestamps = message.timestamps.map((e) => Math.round(e));
-    }
-    if (message.steps?.length) {
-      obj.steps = message.steps.map((e) => Math.round(e));
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<MetricSeries>, I>>(base?: I): MetricSeries {
     return MetricSeries.fromPartial(base ?? ({} as any));
   },
@@ -5533,32 +4218,6 @@ export const GetMetricHistoryResponse: MessageFns<GetMetricHistoryResponse> = {
     }
   },
 
-  fromJSON(object: any): GetMetricHistoryResponse {
-    return {
-      metrics: globalThis.Array.isArray(object?.metrics) ? object.metrics.map((e: any) => Metric.fromJSON(e)) : [],
-      nextPageToken: isSet(object.nextPageToken)
-        ? globalThis.String(object.nextPageToken)
-        : isSet(object.next_page_token)
-        ? globalThis.String(object.next_page_token)
-        : "",
-      series: isSet(object.series) ? MetricSeries.fromJSON(object.series) : undefined,
-    };
-  },
-
-  toJSON(message: GetMetricHistoryResponse): unknown {
-    const obj: any = {};
-    if (message.metrics?.length) {
-      obj.metrics = message.metrics.map((e) => Metric.toJSON(e));
-    }
-    if (message.nextPageToken !== "") {
-      obj.nextPageToken = message.nextPageToken;
-    }
-    if (message.series !== undefined) {
-      obj.series = MetricSeries.toJSON(message.series);
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<GetMetricHistoryResponse>, I>>(base?: I): GetMetricHistoryResponse {
     return GetMetricHistoryResponse.fromPartial(base ?? ({} as any));
   },
@@ -5629,28 +4288,6 @@ export const StreamMetricsRequest: MessageFns<StreamMetricsRequest> = {
     }
   },
 
-  fromJSON(object: any): StreamMetricsRequest {
-    return {
-      runId: isSet(object.runId)
-        ? globalThis.String(object.runId)
-        : isSet(object.run_id)
-        ? globalThis.String(object.run_id)
-        : "",
-      metrics: globalThis.Array.isArray(object?.metrics) ? object.metrics.map((e: any) => Metric.fromJSON(e)) : [],
-    };
-  },
-
-  toJSON(message: StreamMetricsRequest): unknown {
-    const obj: any = {};
-    if (message.runId !== "") {
-      obj.runId = message.runId;
-    }
-    if (message.metrics?.length) {
-      obj.metrics = message.metrics.map((e) => Metric.toJSON(e));
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<StreamMetricsRequest>, I>>(base?: I): StreamMetricsRequest {
     return StreamMetricsRequest.fromPartial(base ?? ({} as any));
   },
@@ -5705,24 +4342,6 @@ export const StreamMetricsResponse: MessageFns<StreamMetricsResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(object: any): StreamMetricsResponse {
-    return {
-      pointsLogged: isSet(object.pointsLogged)
-        ? globalThis.Number(object.pointsLogged)
-        : isSet(object.points_logged)
-        ? globalThis.Number(object.points_logged)
-        : 0,
-    };
-  },
-
-  toJSON(message: StreamMetricsResponse): unknown {
-    const obj: any = {};
-    if (message.pointsLogged !== 0) {
-      obj.pointsLogged = Math.round(message.pointsLogged);
-    }
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<StreamMetricsResponse>, I>>(base?: I): StreamMetricsResponse {
@@ -5789,28 +4408,6 @@ export const ListArtifactsRequest: MessageFns<ListArtifactsRequest> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(object: any): ListArtifactsRequest {
-    return {
-      runId: isSet(object.runId)
-        ? globalThis.String(object.runId)
-        : isSet(object.run_id)
-        ? globalThis.String(object.run_id)
-        : "",
-      path: isSet(object.path) ? globalThis.String(object.path) : "",
-    };
-  },
-
-  toJSON(message: ListArtifactsRequest): unknown {
-    const obj: any = {};
-    if (message.runId !== "") {
-      obj.runId = message.runId;
-    }
-    if (message.path !== "") {
-      obj.path = message.path;
-    }
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<ListArtifactsRequest>, I>>(base?: I): ListArtifactsRequest {
@@ -5891,36 +4488,6 @@ export const FileInfo: MessageFns<FileInfo> = {
     }
   },
 
-  fromJSON(object: any): FileInfo {
-    return {
-      path: isSet(object.path) ? globalThis.String(object.path) : "",
-      isDir: isSet(object.isDir)
-        ? globalThis.Boolean(object.isDir)
-        : isSet(object.is_dir)
-        ? globalThis.Boolean(object.is_dir)
-        : false,
-      fileSize: isSet(object.fileSize)
-        ? globalThis.Number(object.fileSize)
-        : isSet(object.file_size)
-        ? globalThis.Number(object.file_size)
-        : undefined,
-    };
-  },
-
-  toJSON(message: FileInfo): unknown {
-    const obj: any = {};
-    if (message.path !== "") {
-      obj.path = message.path;
-    }
-    if (message.isDir !== false) {
-      obj.isDir = message.isDir;
-    }
-    if (message.fileSize !== undefined) {
-      obj.fileSize = Math.round(message.fileSize);
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<FileInfo>, I>>(base?: I): FileInfo {
     return FileInfo.fromPartial(base ?? ({} as any));
   },
@@ -5987,28 +4554,6 @@ export const ListArtifactsResponse: MessageFns<ListArtifactsResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(object: any): ListArtifactsResponse {
-    return {
-      rootUri: isSet(object.rootUri)
-        ? globalThis.String(object.rootUri)
-        : isSet(object.root_uri)
-        ? globalThis.String(object.root_uri)
-        : "",
-      files: globalThis.Array.isArray(object?.files) ? object.files.map((e: any) => FileInfo.fromJSON(e)) : [],
-    };
-  },
-
-  toJSON(message: ListArtifactsResponse): unknown {
-    const obj: any = {};
-    if (message.rootUri !== "") {
-      obj.rootUri = message.rootUri;
-    }
-    if (message.files?.length) {
-      obj.files = message.files.map((e) => FileInfo.toJSON(e));
-    }
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<ListArtifactsResponse>, I>>(base?: I): ListArtifactsResponse {
@@ -6089,32 +4634,6 @@ export const UploadArtifactHeader: MessageFns<UploadArtifactHeader> = {
     }
   },
 
-  fromJSON(object: any): UploadArtifactHeader {
-    return {
-      runId: isSet(object.runId)
-        ? globalThis.String(object.runId)
-        : isSet(object.run_id)
-        ? globalThis.String(object.run_id)
-        : "",
-      path: isSet(object.path) ? globalThis.String(object.path) : "",
-      size: isSet(object.size) ? globalThis.Number(object.size) : undefined,
-    };
-  },
-
-  toJSON(message: UploadArtifactHeader): unknown {
-    const obj: any = {};
-    if (message.runId !== "") {
-      obj.runId = message.runId;
-    }
-    if (message.path !== "") {
-      obj.path = message.path;
-    }
-    if (message.size !== undefined) {
-      obj.size = Math.round(message.size);
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<UploadArtifactHeader>, I>>(base?: I): UploadArtifactHeader {
     return UploadArtifactHeader.fromPartial(base ?? ({} as any));
   },
@@ -6183,26 +4702,6 @@ export const UploadArtifactRequest: MessageFns<UploadArtifactRequest> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(object: any): UploadArtifactRequest {
-    return {
-      part: isSet(object.header)
-        ? { $case: "header", value: UploadArtifactHeader.fromJSON(object.header) }
-        : isSet(object.chunk)
-        ? { $case: "chunk", value: Buffer.from(bytesFromBase64(object.chunk)) }
-        : undefined,
-    };
-  },
-
-  toJSON(message: UploadArtifactRequest): unknown {
-    const obj: any = {};
-    if (message.part?.$case === "header") {
-      obj.header = UploadArtifactHeader.toJSON(message.part.value);
-    } else if (message.part?.$case === "chunk") {
-      obj.chunk = base64FromBytes(message.part.value);
-    }
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<UploadArtifactRequest>, I>>(base?: I): UploadArtifactRequest {
@@ -6295,28 +4794,6 @@ export const UploadArtifactResponse: MessageFns<UploadArtifactResponse> = {
     }
   },
 
-  fromJSON(object: any): UploadArtifactResponse {
-    return {
-      path: isSet(object.path) ? globalThis.String(object.path) : "",
-      size: isSet(object.size) ? globalThis.Number(object.size) : 0,
-      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
-    };
-  },
-
-  toJSON(message: UploadArtifactResponse): unknown {
-    const obj: any = {};
-    if (message.path !== "") {
-      obj.path = message.path;
-    }
-    if (message.size !== 0) {
-      obj.size = Math.round(message.size);
-    }
-    if (message.sha256 !== "") {
-      obj.sha256 = message.sha256;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<UploadArtifactResponse>, I>>(base?: I): UploadArtifactResponse {
     return UploadArtifactResponse.fromPartial(base ?? ({} as any));
   },
@@ -6383,28 +4860,6 @@ export const DownloadArtifactRequest: MessageFns<DownloadArtifactRequest> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(object: any): DownloadArtifactRequest {
-    return {
-      runId: isSet(object.runId)
-        ? globalThis.String(object.runId)
-        : isSet(object.run_id)
-        ? globalThis.String(object.run_id)
-        : "",
-      path: isSet(object.path) ? globalThis.String(object.path) : "",
-    };
-  },
-
-  toJSON(message: DownloadArtifactRequest): unknown {
-    const obj: any = {};
-    if (message.runId !== "") {
-      obj.runId = message.runId;
-    }
-    if (message.path !== "") {
-      obj.path = message.path;
-    }
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<DownloadArtifactRequest>, I>>(base?: I): DownloadArtifactRequest {
@@ -6474,26 +4929,6 @@ export const DownloadArtifactResponse: MessageFns<DownloadArtifactResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(object: any): DownloadArtifactResponse {
-    return {
-      part: isSet(object.size)
-        ? { $case: "size", value: globalThis.Number(object.size) }
-        : isSet(object.chunk)
-        ? { $case: "chunk", value: Buffer.from(bytesFromBase64(object.chunk)) }
-        : undefined,
-    };
-  },
-
-  toJSON(message: DownloadArtifactResponse): unknown {
-    const obj: any = {};
-    if (message.part?.$case === "size") {
-      obj.size = Math.round(message.part.value);
-    } else if (message.part?.$case === "chunk") {
-      obj.chunk = base64FromBytes(message.part.value);
-    }
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<DownloadArtifactResponse>, I>>(base?: I): DownloadArtifactResponse {
@@ -6575,28 +5010,6 @@ export const DeleteArtifactRequest: MessageFns<DeleteArtifactRequest> = {
     }
   },
 
-  fromJSON(object: any): DeleteArtifactRequest {
-    return {
-      runId: isSet(object.runId)
-        ? globalThis.String(object.runId)
-        : isSet(object.run_id)
-        ? globalThis.String(object.run_id)
-        : "",
-      path: isSet(object.path) ? globalThis.String(object.path) : "",
-    };
-  },
-
-  toJSON(message: DeleteArtifactRequest): unknown {
-    const obj: any = {};
-    if (message.runId !== "") {
-      obj.runId = message.runId;
-    }
-    if (message.path !== "") {
-      obj.path = message.path;
-    }
-    return obj;
-  },
-
   create<I extends Exact<DeepPartial<DeleteArtifactRequest>, I>>(base?: I): DeleteArtifactRequest {
     return DeleteArtifactRequest.fromPartial(base ?? ({} as any));
   },
@@ -6640,15 +5053,6 @@ export const DeleteArtifactResponse: MessageFns<DeleteArtifactResponse> = {
     } finally {
       (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
     }
-  },
-
-  fromJSON(_: any): DeleteArtifactResponse {
-    return {};
-  },
-
-  toJSON(_: DeleteArtifactResponse): unknown {
-    const obj: any = {};
-    return obj;
   },
 
   create<I extends Exact<DeepPartial<DeleteArtifactResponse>, I>>(base?: I): DeleteArtifactResponse {
@@ -7508,18 +5912,6 @@ export const ArtifactServiceClient = makeGenericClientConstructor(
   serviceName: string;
 };
 
-function bytesFromBase64(b64: string): Uint8Array {
-  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
-}
-
-function base64FromBytes(arr: Uint8Array): string {
-  return globalThis.Buffer.from(arr).toString("base64");
-}
-
-function floatToJson(value: number | null | undefined): number | string | null | undefined {
-  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
-}
-
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
 export type DeepPartial<T> = T extends Builtin ? T
@@ -7544,15 +5936,9 @@ function longToNumber(int64: { toString(): string }): number {
   return num;
 }
 
-function isSet(value: any): boolean {
-  return value !== null && value !== undefined;
-}
-
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
   decode(input: BinaryReader | Uint8Array, length?: number): T;
-  fromJSON(object: any): T;
-  toJSON(message: T): unknown;
   create<I extends Exact<DeepPartial<T>, I>>(base?: I): T;
   fromPartial<I extends Exact<DeepPartial<T>, I>>(object: I): T;
 }
