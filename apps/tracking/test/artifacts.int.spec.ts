@@ -148,7 +148,7 @@ function describeArtifactApi(
         (e: unknown) => e,
       )) as ServiceError;
       expect(err.code).toBe(status.INVALID_ARGUMENT);
-      expect(err.metadata.get(REASON_METADATA_KEY)).toEqual(['UPLOAD_SIZE_MISMATCH']);
+      expect(err.metadata.get(REASON_METADATA_KEY)).toEqual(['ARTIFACT_SIZE_MISMATCH']);
       expect((await h.artifacts.listArtifacts({ runId })).files.map((f) => f.path)).not.toContain(
         'partial.bin',
       );

@@ -63,12 +63,11 @@ export class ArtifactsGrpc {
       throw new AppError('invalid_argument', 'INVALID_ARTIFACT_PATH', 'An upload needs a file path');
     const { scope } = await this.runScope(header.runId, true);
     const hash = createHash('sha256');
-    let size = 0;
     async function* chunks(): AsyncGenerator<Buffer> {
       for (;;) {
         if (ctx.signal.aborted) throw ctx.signal.reason;
         const next = await messages.next();
-        if (next.done) break;
+        if (next.done) return;
         if (next.value.part?.$case !== 'chunk') {
           throw new AppError(
             'invalid_argument',
@@ -76,34 +75,19 @@ export class ArtifactsGrpc {
             'Only the first upload message is a header',
           );
         }
-        const chunk = next.value.part.value;
-        size += chunk.length;
-        if (header.size !== undefined && size > header.size) {
-          throw new AppError(
-            'invalid_argument',
-            'UPLOAD_SIZE_MISMATCH',
-            `Upload exceeds its declared size ${header.size}`,
-          );
-        }
-        hash.update(chunk);
-        yield chunk;
-      }
-      if (header.size !== undefined && size !== header.size) {
-        throw new AppError(
-          'invalid_argument',
-          'UPLOAD_SIZE_MISMATCH',
-          `Upload ended after ${size} bytes; its header declared ${header.size}`,
-        );
+        hash.update(next.value.part.value);
+        yield next.value.part.value;
       }
     }
-    // The store writes atomically: a failed or mismatched upload leaves nothing behind.
-    await this.store.put(
+    // The store counts the bytes against the declared size and writes atomically: a failed
+    // or mismatched upload (ARTIFACT_SIZE_MISMATCH) leaves nothing behind.
+    const stored = await this.store.put(
       scope,
       path,
       Readable.from(chunks()),
       header.size === undefined ? {} : { contentLength: header.size },
     );
-    return { path, size, sha256: hash.digest('hex') };
+    return { path: stored.path, size: stored.size, sha256: hash.digest('hex') };
   }
 
   async downloadArtifact(

@@ -44,16 +44,15 @@ export class ExperimentsService implements OnApplicationBootstrap {
   /** MLflow servers always have experiment 0, "Default"; clients log there without choosing. */
   async onApplicationBootstrap(): Promise<void> {
     const now = Date.now();
+    const location = this.store.uriFor(DEFAULT_EXPERIMENT_ID);
     await this.messaging.unitOfWork().run(async (tx) => {
       const inserted = await tx.manager.query<Array<{ experiment_id: string }>>(
         `INSERT INTO "${this.schema}".experiments (experiment_id, name, artifact_location, creation_time, last_update_time)
          VALUES (0, $1, $2, $3, $3) ON CONFLICT DO NOTHING RETURNING experiment_id::text`,
-        [DEFAULT_EXPERIMENT_NAME, this.store.uriFor(DEFAULT_EXPERIMENT_ID), now],
+        [DEFAULT_EXPERIMENT_NAME, location, now],
       );
       if (inserted.length > 0) {
-        tx.emit(
-          this.createdEvent(DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, this.store.uriFor('0'), [], now),
-        );
+        tx.emit(this.createdEvent(DEFAULT_EXPERIMENT_ID, DEFAULT_EXPERIMENT_NAME, location, [], now));
       }
     });
   }

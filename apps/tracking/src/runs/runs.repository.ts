@@ -182,7 +182,7 @@ export function runNotFound(runId: string): AppError {
 }
 
 /** MLflow's `_check_run_is_active` message. */
-export function assertRunActive(info: RunInfoRecord): void {
+export function assertRunActive(info: Pick<RunInfoRecord, 'runId' | 'lifecycleStage'>): void {
   if (info.lifecycleStage !== 'active') {
     throw new AppError(
       'invalid_argument',

@@ -7,7 +7,11 @@ import { createEvent } from '@cairn/contracts';
 import type { OutboxRecord } from '@cairn/messaging';
 import { AppError } from '@cairn/rpc';
 import { MessagingRuntime, outboxRecordOf, SERVICE_SETTINGS } from '@cairn/service-runtime';
-import { assertExperimentActive, ExperimentsRepository } from '../experiments/experiments.repository';
+import {
+  assertExperimentActive,
+  ExperimentsRepository,
+  type LifecycleStageName,
+} from '../experiments/experiments.repository';
 import { compileRunSearch, nextRunPageToken, type ViewTypeName } from '../search';
 import {
   type DatasetInputCandidate,
@@ -33,6 +37,7 @@ import {
   type RunInfoRecord,
   type RunRecord,
   RunsRepository,
+  runNotFound,
 } from './runs.repository';
 
 /** MLflow's reserved tags that mirror run attributes. */
@@ -193,19 +198,19 @@ export class RunsService {
   async logMetric(runId: string, metric: MetricRecord): Promise<void> {
     validateRunId(runId);
     validateMetric(metric);
-    await this.logBatch(runId, [metric], [], []);
+    await this.writeBatch(runId, [metric], [], []);
   }
 
   async logParam(runId: string, key: string, value: string): Promise<void> {
     validateRunId(runId);
     validateParam(key, value);
-    await this.logBatch(runId, [], [{ key, value }], []);
+    await this.writeBatch(runId, [], [{ key, value }], []);
   }
 
   async setTag(runId: string, key: string, value: string): Promise<void> {
     validateRunId(runId);
     validateRunTag(key, value);
-    await this.logBatch(runId, [], [], [{ key, value }]);
+    await this.writeBatch(runId, [], [], [{ key, value }]);
   }
 
   async deleteTag(runId: string, key: string): Promise<void> {
@@ -234,6 +239,16 @@ export class RunsService {
   ): Promise<void> {
     validateRunId(runId);
     validateBatch({ metrics, params, tags });
+    await this.writeBatch(runId, metrics, params, tags);
+  }
+
+  /** The write of a validated batch (single-item calls validate with their own field names). */
+  private async writeBatch(
+    runId: string,
+    metrics: MetricRecord[],
+    params: KeyValue[],
+    tags: KeyValue[],
+  ): Promise<void> {
     await this.ds.transaction(async (m) => {
       // FOR SHARE: concurrent writers to one run proceed together; a delete or update waits.
       assertRunActive(await this.repository.getInfo(m, runId, 'share'));
@@ -477,24 +492,15 @@ export class RunsService {
     try {
       await client.query('BEGIN');
       try {
-        const rows = await client.query<{ run_id: string; lifecycle_stage: string }>(
+        const rows = await client.query<{ run_id: string; lifecycle_stage: LifecycleStageName }>(
           `SELECT run_id, lifecycle_stage FROM "${this.schema}".runs WHERE run_id = ANY($1) ORDER BY run_id FOR SHARE`,
           [runIds],
         );
         const found = new Map(rows.rows.map((r) => [r.run_id, r.lifecycle_stage]));
         for (const id of runIds) {
           const stage = found.get(id);
-          if (stage === undefined) {
-            throw new AppError('not_found', 'RUN_NOT_FOUND', `Run with id=${id} not found`, { run_id: id });
-          }
-          if (stage !== 'active') {
-            throw new AppError(
-              'invalid_argument',
-              'RUN_NOT_ACTIVE',
-              `The run ${id} must be in the 'active' state. Current state is ${stage}.`,
-              { run_id: id },
-            );
-          }
+          if (stage === undefined) throw runNotFound(id);
+          assertRunActive({ runId: id, lifecycleStage: stage });
         }
         await this.metrics.copy(client, batch);
         await client.query('COMMIT');
