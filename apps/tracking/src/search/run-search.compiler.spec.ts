@@ -77,9 +77,19 @@ describe('compileRunSearch', () => {
     );
   });
 
-  it('uses the param and tag prefix index for equality and rechecks the full value', () => {
+  it('uses the param and tag prefix index for equality: alone for a short literal', () => {
     const { sql } = compileRunSearch({ ...base, filter: `params.p = 'v'` });
+    expect(sql).toMatch(/left\(v\.value, 256\) = \$\d+::text\)/);
+    expect(sql).not.toMatch(/v\.value = /);
+  });
+
+  it('rechecks the full value when the literal is as long as the indexed prefix', () => {
+    const long = 'é'.repeat(256); // 256 characters (Postgres counts characters, not bytes)
+    const { sql, params } = compileRunSearch({ ...base, filter: `params.p = '${long}'` });
     expect(sql).toMatch(/left\(v\.value, 256\) = left\(\$(\d+)::text, 256\) AND v\.value = \$\1::text/);
+    expect(params).toContain(long);
+    const short = '😀'.repeat(255); // 510 UTF-16 units, 255 characters
+    expect(compileRunSearch({ ...base, filter: `params.p = '${short}'` }).sql).not.toMatch(/v\.value = /);
   });
 
   it('guards the metric comparisons that NaN would satisfy in Postgres', () => {

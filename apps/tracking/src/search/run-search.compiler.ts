@@ -130,8 +130,11 @@ function filterCondition(c: RunFilterClause, s: string, p: SqlParams): string {
         case 'IS NOT NULL':
           return `EXISTS (${keyed})`;
         case '=': {
-          // The (key, left(value, 256)) index serves the prefix; the full value is rechecked.
+          // The (key, left(value, 256)) index serves the prefix. A literal under 256 characters
+          // can only equal a prefix that is the whole value, so the index decides alone (an
+          // index-only scan); a longer one is rechecked against the full value.
           const v = p.add(c.value, 'text');
+          if (Array.from(c.value).length < 256) return `EXISTS (${keyed} AND left(v.value, 256) = ${v})`;
           return `EXISTS (${keyed} AND left(v.value, 256) = left(${v}, 256) AND v.value = ${v})`;
         }
         case '!=':

@@ -4,6 +4,7 @@ import { createDataSource, migrateUp } from '@cairn/persistence';
 import { createTestDatabase, type TestDatabase } from '@cairn/testing';
 import { Baseline1764000000000 } from '../migrations/1764000000000-baseline';
 import { TrackingTables1764200000000 } from '../migrations/1764200000000-tracking-tables';
+import { CoveringIndexes1764300000000 } from '../migrations/1764300000000-covering-indexes';
 import { compileExperimentSearch, nextExperimentPageToken } from './experiment-search.compiler';
 import {
   type ExperimentOrderByClause,
@@ -186,7 +187,7 @@ beforeAll(async () => {
     url: db.url,
     schema: SCHEMA,
     service: 'tracking-search-test',
-    migrations: [Baseline1764000000000, TrackingTables1764200000000],
+    migrations: [Baseline1764000000000, TrackingTables1764200000000, CoveringIndexes1764300000000],
   });
   await ds.initialize();
   try {
