@@ -1,3 +1,4 @@
 export * from './data-source';
 export * from './persistence.module';
 export * from './migration-cli';
+export * from './pg-errors';

@@ -1,3 +1,4 @@
 // Generated code lives under ./generated (from proto/ by `nx run proto:generate`); never edit it.
 export * as systemV1 from './generated/cairn/system/v1/system';
 export * as trackingV1 from './generated/cairn/tracking/v1/tracking';
+export * as registryV1 from './generated/cairn/registry/v1/registry';

@@ -6,7 +6,7 @@ import { createEvent } from '@cairn/contracts';
 import { AppError } from '@cairn/rpc';
 import { MessagingRuntime, outboxRecordOf, SERVICE_SETTINGS } from '@cairn/service-runtime';
 import { ARTIFACT_STORE } from '../artifacts/artifact-store.token';
-import { isUniqueViolation } from '../persistence/pg-errors';
+import { isUniqueViolation } from '@cairn/persistence';
 import { compileExperimentSearch, nextExperimentPageToken, type ViewTypeName } from '../search';
 import {
   validateArtifactLocation,
