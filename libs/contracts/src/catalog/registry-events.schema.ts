@@ -300,3 +300,77 @@ export const aliasDeletedV1 = defineEvent({
   },
 });
 export type AliasDeletedV1 = z.output<typeof aliasDeletedV1.schema>;
+
+export const registeredModelCreatedV1 = defineEvent({
+  type: 'cairn.registry.registered-model.created.v1',
+  name: 'RegisteredModelCreated',
+  topic: TOPICS.registry,
+  keyField: 'model',
+  description: 'A registered model was created (it has no versions yet).',
+  schema: z.object({
+    model: modelName,
+    description: z.string().max(5000).optional(),
+    tags,
+    createdBy: principal('Who created the model'),
+    createdAt: timestamp('When the model was created.'),
+  }),
+  example: {
+    model: 'churn-classifier',
+    description: 'Predicts churn in the next 30 days.',
+    tags: { owner: 'growth' },
+    createdBy: 'user:alice',
+    createdAt: '2025-01-15T10:30:00.000Z',
+  },
+});
+export type RegisteredModelCreatedV1 = z.output<typeof registeredModelCreatedV1.schema>;
+
+/** MLflow's limits on model-version tags (mlflow/utils/validation.py). */
+const modelVersionTagKey = z.string().min(1).max(250).describe('Tag key.');
+
+export const modelVersionTagSetV1 = defineEvent({
+  type: 'cairn.registry.model-version-tag.set.v1',
+  name: 'ModelVersionTagSet',
+  topic: TOPICS.registry,
+  keyField: 'model',
+  description: 'A tag was set (created or overwritten) on a model version.',
+  schema: z.object({
+    model: modelName,
+    version: modelVersion,
+    key: modelVersionTagKey,
+    value: z.string().max(5000).describe('Tag value.'),
+    actor: principal('Who set the tag'),
+    setAt: timestamp('When the tag was set.'),
+  }),
+  example: {
+    model: 'churn-classifier',
+    version: '7',
+    key: 'validation_status',
+    value: 'approved',
+    actor: 'user:alice',
+    setAt: '2025-01-15T10:50:00.000Z',
+  },
+});
+export type ModelVersionTagSetV1 = z.output<typeof modelVersionTagSetV1.schema>;
+
+export const modelVersionTagDeletedV1 = defineEvent({
+  type: 'cairn.registry.model-version-tag.deleted.v1',
+  name: 'ModelVersionTagDeleted',
+  topic: TOPICS.registry,
+  keyField: 'model',
+  description: 'A tag was removed from a model version.',
+  schema: z.object({
+    model: modelName,
+    version: modelVersion,
+    key: modelVersionTagKey,
+    actor: principal('Who deleted the tag'),
+    deletedAt: timestamp('When the tag was deleted.'),
+  }),
+  example: {
+    model: 'churn-classifier',
+    version: '7',
+    key: 'validation_status',
+    actor: 'user:alice',
+    deletedAt: '2025-01-16T08:00:00.000Z',
+  },
+});
+export type ModelVersionTagDeletedV1 = z.output<typeof modelVersionTagDeletedV1.schema>;

@@ -1,0 +1,2 @@
+export { WebhooksModule } from './webhooks.module';
+export { webhookSettings, type WebhookSettingsInput } from './webhook.settings';
