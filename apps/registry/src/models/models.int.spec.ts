@@ -144,6 +144,20 @@ describe('registered models', () => {
     await models.deleteVersionTag('alice', 'tagged', '1', 'stage');
     expect((await models.getModel('tagged', ds.manager)).tags).toEqual([]);
     expect((await models.getVersion(ds.manager, 'tagged', '1')).tags).toEqual([]);
+    expect(
+      (await eventsOf('cairn.registry.registered-model.created.v1')).find((e) => e.model === 'tagged'),
+    ).toMatchObject({
+      tags: { team: 'a' },
+      createdBy: 'alice',
+    });
+    const tagEvents = [
+      ...(await eventsOf('cairn.registry.model-version-tag.set.v1')),
+      ...(await eventsOf('cairn.registry.model-version-tag.deleted.v1')),
+    ].filter((e) => e.model === 'tagged');
+    expect(tagEvents.map((e) => [e.key, e.value])).toEqual([
+      ['stage', 'qa'],
+      ['stage', undefined],
+    ]);
     expect((await failure(models.deleteModelTag('alice', 'tagged', 'team'))).reason).toBe('TAG_NOT_FOUND');
     expect((await failure(models.deleteVersionTag('alice', 'tagged', '1', 'stage'))).reason).toBe(
       'TAG_NOT_FOUND',

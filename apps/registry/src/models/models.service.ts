@@ -99,6 +99,20 @@ export class ModelsService {
           after: { description, tags: Object.fromEntries(tags.map((t) => [t.key, t.value])) },
           occurredAt: now,
         });
+        tx.emit(
+          outboxRecordOf(
+            createEvent('cairn.registry.registered-model.created.v1', {
+              data: {
+                model: name,
+                ...(description ? { description } : {}),
+                tags: Object.fromEntries(tags.map((t) => [t.key, t.value])),
+                createdBy: actor,
+                createdAt: new Date(now).toISOString(),
+              },
+            }),
+            'registered_model',
+          ),
+        );
         return this.d.repository.loadModel(tx.manager, name);
       });
     } catch (err) {
@@ -371,6 +385,14 @@ export class ModelsService {
         after: { [key]: value },
         occurredAt: now,
       });
+      tx.emit(
+        outboxRecordOf(
+          createEvent('cairn.registry.model-version-tag.set.v1', {
+            data: { model: name, version: String(n), key, value, actor, setAt: new Date(now).toISOString() },
+          }),
+          'registered_model',
+        ),
+      );
     });
   }
 
@@ -409,6 +431,14 @@ export class ModelsService {
         before: { [key]: deleted[0].value },
         occurredAt: now,
       });
+      tx.emit(
+        outboxRecordOf(
+          createEvent('cairn.registry.model-version-tag.deleted.v1', {
+            data: { model: name, version: String(n), key, actor, deletedAt: new Date(now).toISOString() },
+          }),
+          'registered_model',
+        ),
+      );
     });
   }
 
