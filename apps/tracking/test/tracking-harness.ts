@@ -1,53 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { type Client, credentials, type handleUnaryCall, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { EVENT_BUS, type RunningService, startService } from '@cairn/service-runtime';
 import type { EventBus, IncomingMessage } from '@cairn/messaging';
 import { trackingV1 } from '@cairn/proto';
 import { REASON_METADATA_KEY } from '@cairn/rpc';
-import { createTestDatabase, freePort, type TestDatabase } from '@cairn/testing';
+import { createTestDatabase, freePort, type TestDatabase, type UnaryApi, unaryApi } from '@cairn/testing';
 import { trackingBlueprint } from '../src/tracking.blueprint';
-
-/** Promise-returning versions of a ts-proto service's unary methods. */
-export type UnaryApi<S> = {
-  [
-    K in keyof S as S[K] extends handleUnaryCall<infer _Q, infer _R> ? (string extends K ? never : K) : never
-  ]: S[K] extends handleUnaryCall<infer Req, infer Res> ? (req: Partial<Req>) => Promise<Res> : never;
-};
-
-function unaryApi<S>(client: Client, fromPartial: Record<string, (o: unknown) => unknown>): UnaryApi<S> {
-  return new Proxy({} as UnaryApi<S>, {
-    get(_t, name: string) {
-      return (req: unknown) =>
-        new Promise((resolve, reject) => {
-          const method = (client as unknown as Record<string, (...a: unknown[]) => unknown>)[name];
-          method.call(
-            client,
-            fromPartial[name](req),
-            new Metadata(),
-            { deadline: Date.now() + 30_000 },
-            (err: ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res)),
-          );
-        });
-    },
-  });
-}
-
-/** The request type's `fromPartial` of every method, so tests can pass partial requests. */
-function partials(
-  definition: Record<string, { requestDeserialize: unknown; path: string }>,
-): Record<string, (o: unknown) => unknown> {
-  const out: Record<string, (o: unknown) => unknown> = {};
-  for (const [name, method] of Object.entries(definition)) {
-    const typeName = `${method.path.split('/')[2]}Request`;
-    const codec = (trackingV1 as unknown as Record<string, { fromPartial?: (o: unknown) => unknown }>)[
-      typeName
-    ];
-    out[name] = codec?.fromPartial ?? ((o) => o);
-  }
-  return out;
-}
 
 export interface TrackingHarness {
   svc: RunningService;
@@ -96,9 +56,9 @@ export async function startTracking(extraEnv: NodeJS.ProcessEnv = {}): Promise<T
     svc,
     db,
     address,
-    experiments: unaryApi(experimentClient, partials(trackingV1.ExperimentServiceService)),
-    runs: unaryApi(runClient, partials(trackingV1.RunServiceService)),
-    artifacts: unaryApi(artifactClient, partials(trackingV1.ArtifactServiceService)),
+    experiments: unaryApi(experimentClient, trackingV1.ExperimentServiceService, trackingV1),
+    runs: unaryApi(runClient, trackingV1.RunServiceService, trackingV1),
+    artifacts: unaryApi(artifactClient, trackingV1.ArtifactServiceService, trackingV1),
     runClient,
     artifactClient,
     events,

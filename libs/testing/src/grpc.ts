@@ -1,4 +1,11 @@
-import { credentials, loadPackageDefinition, type ServiceError } from '@grpc/grpc-js';
+import {
+  type Client,
+  credentials,
+  type handleUnaryCall,
+  loadPackageDefinition,
+  Metadata,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 
@@ -42,4 +49,44 @@ export function unary<Req, Res>(
 ): (req: Req) => Promise<Res> {
   return (req) =>
     new Promise((resolve, reject) => call(req, (err, res) => (err ? reject(err) : resolve(res))));
+}
+
+/** Promise-returning versions of a ts-proto service's unary methods, taking partial requests. */
+export type UnaryApi<S> = {
+  [
+    K in keyof S as S[K] extends handleUnaryCall<infer _Q, infer _R> ? (string extends K ? never : K) : never
+  ]: S[K] extends handleUnaryCall<infer Req, infer Res> ? (req: Partial<Req>) => Promise<Res> : never;
+};
+
+/**
+ * A typed test client over every unary method of `definition` (a ts-proto grpc-js service
+ * definition): requests are completed with the request type's `fromPartial`, found in
+ * `protoModule` (the generated file's namespace), and sent with `metadata` and a 30 s deadline.
+ */
+export function unaryApi<S>(
+  client: Client,
+  definition: Record<string, { path: string }>,
+  protoModule: object,
+  metadata: () => Metadata = () => new Metadata(),
+): UnaryApi<S> {
+  const codecs = protoModule as Record<string, { fromPartial?: (o: unknown) => unknown } | undefined>;
+  const fromPartial: Record<string, (o: unknown) => unknown> = {};
+  for (const [name, method] of Object.entries(definition)) {
+    fromPartial[name] = codecs[`${method.path.split('/')[2]}Request`]?.fromPartial ?? ((o) => o);
+  }
+  return new Proxy({} as UnaryApi<S>, {
+    get(_t, name: string) {
+      return (req: unknown) =>
+        new Promise((resolve, reject) => {
+          const method = (client as unknown as Record<string, (...a: unknown[]) => unknown>)[name];
+          method.call(
+            client,
+            fromPartial[name](req),
+            metadata(),
+            { deadline: Date.now() + 30_000 },
+            (err: ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res)),
+          );
+        });
+    },
+  });
 }

@@ -1,7 +1,7 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { type CairnEvent, createEvent, type EventDataInput, type EventType, TOPICS } from '@cairn/contracts';
 import type { EventBus } from '@cairn/messaging';
 import { registryWebhooksV1 as pb } from '@cairn/proto';
@@ -14,7 +14,7 @@ import {
   type ServiceBlueprint,
   startService,
 } from '@cairn/service-runtime';
-import { createTestDatabase, freePort, type TestDatabase, waitFor } from '@cairn/testing';
+import { createTestDatabase, freePort, type TestDatabase, unaryApi, waitFor } from '@cairn/testing';
 import { Baseline1764000000000 } from '../migrations/1764000000000-baseline';
 import { MessagingTables1764100000000 } from '../migrations/1764100000000-messaging-tables';
 import { Webhooks1764230000000 } from '../migrations/1764230000000-webhooks';
@@ -98,35 +98,9 @@ function verifyMlflowSignature(r: Received, secret: string): boolean {
   return got.length === Buffer.byteLength(expected) && timingSafeEqual(got, Buffer.from(expected));
 }
 
-type Unary<Req, Res> = (req: Partial<Req>) => Promise<Res>;
-
 function client(address: string) {
-  const c = new pb.WebhookServiceClient(address, credentials.createInsecure());
-  const call =
-    <Req, Res>(method: string, codec: { fromPartial(o: Partial<Req>): Req }): Unary<Req, Res> =>
-    (req) =>
-      new Promise<Res>((resolve, reject) =>
-        (c as unknown as Record<string, (...a: unknown[]) => void>)[method].call(
-          c,
-          codec.fromPartial(req),
-          new Metadata(),
-          { deadline: Date.now() + 30_000 },
-          (err: ServiceError | null, res: Res) => (err ? reject(err) : resolve(res)),
-        ),
-      );
-  return {
-    close: () => c.close(),
-    create: call<pb.CreateWebhookRequest, pb.CreateWebhookResponse>('createWebhook', pb.CreateWebhookRequest),
-    get: call<pb.GetWebhookRequest, pb.GetWebhookResponse>('getWebhook', pb.GetWebhookRequest),
-    list: call<pb.ListWebhooksRequest, pb.ListWebhooksResponse>('listWebhooks', pb.ListWebhooksRequest),
-    update: call<pb.UpdateWebhookRequest, pb.UpdateWebhookResponse>('updateWebhook', pb.UpdateWebhookRequest),
-    delete: call<pb.DeleteWebhookRequest, pb.DeleteWebhookResponse>('deleteWebhook', pb.DeleteWebhookRequest),
-    test: call<pb.TestWebhookRequest, pb.TestWebhookResponse>('testWebhook', pb.TestWebhookRequest),
-    deliveries: call<pb.ListWebhookDeliveriesRequest, pb.ListWebhookDeliveriesResponse>(
-      'listWebhookDeliveries',
-      pb.ListWebhookDeliveriesRequest,
-    ),
-  };
+  const raw = new pb.WebhookServiceClient(address, credentials.createInsecure());
+  return { raw, rpc: unaryApi<pb.WebhookServiceServer>(raw, pb.WebhookServiceService, pb) };
 }
 
 async function failure(p: Promise<unknown>): Promise<{ code: number; message: string; reason: string }> {
@@ -184,7 +158,7 @@ describe('registry webhooks (Postgres, event bus, HTTP receiver)', () => {
   }
 
   async function shutdown(): Promise<void> {
-    api?.close();
+    api?.raw.close();
     await svc?.stop();
   }
 
@@ -199,7 +173,7 @@ describe('registry webhooks (Postgres, event bus, HTTP receiver)', () => {
   }
 
   async function deliveriesOf(webhookId: string): Promise<pb.WebhookDelivery[]> {
-    return (await api.deliveries({ webhookId, maxResults: 1000 })).deliveries;
+    return (await api.rpc.listWebhookDeliveries({ webhookId, maxResults: 1000 })).deliveries;
   }
 
   beforeAll(async () => {
@@ -217,7 +191,7 @@ describe('registry webhooks (Postgres, event bus, HTTP receiver)', () => {
   it('posts each registry event as MLflow does, signed so the receiver can verify it', async () => {
     const secret = 'whsec-' + randomUUID();
     const url = receiver.script('/mlflow', [200]);
-    const { webhook } = await api.create({
+    const { webhook } = await api.rpc.createWebhook({
       name: 'ci',
       url,
       events: ALL_EVENTS,
@@ -227,7 +201,7 @@ describe('registry webhooks (Postgres, event bus, HTTP receiver)', () => {
     expect(webhook).toMatchObject({ name: 'ci', url, description: 'CI hook', hasSecret: true });
     expect(webhook!.status).toBe(pb.WebhookStatus.WEBHOOK_STATUS_ACTIVE);
     expect(JSON.stringify(webhook)).not.toContain(secret);
-    const got = await api.get({ webhookId: webhook!.webhookId });
+    const got = await api.rpc.getWebhook({ webhookId: webhook!.webhookId });
     expect(JSON.stringify(got)).not.toContain(secret);
 
     const at = '2025-01-15T10:45:00.000Z';
@@ -359,7 +333,7 @@ describe('registry webhooks (Postgres, event bus, HTTP receiver)', () => {
   it('retries a 500 with backoff and delivers on the next 200, with the same delivery id', async () => {
     const secret = 's3cret';
     const url = receiver.script('/flaky', [500, 200]);
-    const { webhook } = await api.create({
+    const { webhook } = await api.rpc.createWebhook({
       name: 'flaky',
       url,
       secret,
@@ -390,8 +364,8 @@ describe('registry webhooks (Postgres, event bus, HTTP receiver)', () => {
     const url500 = receiver.script('/down', [503]);
     const url404 = receiver.script('/gone', [404]);
     const events = [{ entity: E.WEBHOOK_ENTITY_MODEL_VERSION_ALIAS, action: A.WEBHOOK_ACTION_DELETED }];
-    const down = (await api.create({ name: 'down', url: url500, events })).webhook!;
-    const gone = (await api.create({ name: 'gone', url: url404, events })).webhook!;
+    const down = (await api.rpc.createWebhook({ name: 'down', url: url500, events })).webhook!;
+    const gone = (await api.rpc.createWebhook({ name: 'gone', url: url404, events })).webhook!;
     await publish('cairn.registry.alias.deleted.v1', {
       model: 'm',
       alias: 'a',
@@ -418,7 +392,7 @@ describe('registry webhooks (Postgres, event bus, HTTP receiver)', () => {
 
   it('creates no second delivery for a redelivered event, even once the inbox forgot it', async () => {
     const url = receiver.script('/once', [200]);
-    const { webhook } = await api.create({
+    const { webhook } = await api.rpc.createWebhook({
       name: 'once',
       url,
       events: [{ entity: E.WEBHOOK_ENTITY_REGISTERED_MODEL, action: A.WEBHOOK_ACTION_CREATED }],
@@ -465,17 +439,17 @@ describe('registry webhooks (Postgres, event bus, HTTP receiver)', () => {
   it('manages webhooks with MLflow validation, paging and a Test call', async () => {
     const url = receiver.script('/manage', [200]);
     const events = [{ entity: E.WEBHOOK_ENTITY_MODEL_VERSION, action: A.WEBHOOK_ACTION_CREATED }];
-    expect(await failure(api.create({ name: '', url, events }))).toMatchObject({
+    expect(await failure(api.rpc.createWebhook({ name: '', url, events }))).toMatchObject({
       code: 3,
       reason: 'INVALID_PARAMETER_VALUE',
       message: 'Webhook name cannot be empty',
     });
-    expect(await failure(api.create({ name: 'x', url, events: [] }))).toMatchObject({
+    expect(await failure(api.rpc.createWebhook({ name: 'x', url, events: [] }))).toMatchObject({
       message: 'Webhook events cannot be empty',
     });
     expect(
       await failure(
-        api.create({
+        api.rpc.createWebhook({
           name: 'x',
           url,
           events: [{ entity: E.WEBHOOK_ENTITY_REGISTERED_MODEL, action: A.WEBHOOK_ACTION_DELETED }],
@@ -485,24 +459,26 @@ describe('registry webhooks (Postgres, event bus, HTTP receiver)', () => {
       reason: 'INVALID_PARAMETER_VALUE',
       message: "Invalid action 'deleted' for entity 'registered_model'. Valid actions are: ['created']",
     });
-    expect(await failure(api.create({ name: 'x', url: 'gopher://127.0.0.1:70/_', events }))).toMatchObject({
+    expect(
+      await failure(api.rpc.createWebhook({ name: 'x', url: 'gopher://127.0.0.1:70/_', events })),
+    ).toMatchObject({
       code: 3,
       reason: 'WEBHOOK_URL_FORBIDDEN',
     });
     expect(
-      await failure(api.create({ name: 'x', url: 'http://169.254.169.254/latest', events })),
+      await failure(api.rpc.createWebhook({ name: 'x', url: 'http://169.254.169.254/latest', events })),
     ).toMatchObject({
       reason: 'WEBHOOK_URL_FORBIDDEN',
       message: expect.stringContaining('link-local'),
     });
-    expect(await failure(api.get({ webhookId: randomUUID() }))).toMatchObject({
+    expect(await failure(api.rpc.getWebhook({ webhookId: randomUUID() }))).toMatchObject({
       code: 5,
       reason: 'WEBHOOK_NOT_FOUND',
     });
 
-    const created = (await api.create({ name: 'manage', url, events, secret: 'k1' })).webhook!;
+    const created = (await api.rpc.createWebhook({ name: 'manage', url, events, secret: 'k1' })).webhook!;
     const updated = (
-      await api.update({
+      await api.rpc.updateWebhook({
         webhookId: created.webhookId,
         description: 'now described',
         status: pb.WebhookStatus.WEBHOOK_STATUS_DISABLED,
@@ -513,12 +489,12 @@ describe('registry webhooks (Postgres, event bus, HTTP receiver)', () => {
     expect(updated.status).toBe(pb.WebhookStatus.WEBHOOK_STATUS_DISABLED);
     expect(updated.events).toEqual(events);
     expect(
-      await failure(api.update({ webhookId: created.webhookId, url: 'http://10.0.0.1/' })),
+      await failure(api.rpc.updateWebhook({ webhookId: created.webhookId, url: 'http://10.0.0.1/' })),
     ).toMatchObject({
       reason: 'WEBHOOK_URL_FORBIDDEN',
     });
 
-    const { result } = await api.test({
+    const { result } = await api.rpc.testWebhook({
       webhookId: created.webhookId,
       event: { entity: E.WEBHOOK_ENTITY_MODEL_VERSION, action: A.WEBHOOK_ACTION_CREATED },
     });
@@ -540,17 +516,19 @@ describe('registry webhooks (Postgres, event bus, HTTP receiver)', () => {
     const seen: string[] = [];
     let token = '';
     do {
-      const page = await api.list({ maxResults: 1, pageToken: token });
+      const page = await api.rpc.listWebhooks({ maxResults: 1, pageToken: token });
       seen.push(...page.webhooks.map((w) => w.webhookId));
       token = page.nextPageToken;
     } while (token !== '');
     expect(seen[0]).toBe(created.webhookId);
     expect(new Set(seen).size).toBe(seen.length);
     expect(seen.length).toBeGreaterThanOrEqual(5);
-    expect(await failure(api.list({ pageToken: 'garbage' }))).toMatchObject({ reason: 'INVALID_PAGE_TOKEN' });
+    expect(await failure(api.rpc.listWebhooks({ pageToken: 'garbage' }))).toMatchObject({
+      reason: 'INVALID_PAGE_TOKEN',
+    });
 
-    await api.delete({ webhookId: created.webhookId });
-    expect(await failure(api.get({ webhookId: created.webhookId }))).toMatchObject({
+    await api.rpc.deleteWebhook({ webhookId: created.webhookId });
+    expect(await failure(api.rpc.getWebhook({ webhookId: created.webhookId }))).toMatchObject({
       reason: 'WEBHOOK_NOT_FOUND',
     });
   });
@@ -558,12 +536,12 @@ describe('registry webhooks (Postgres, event bus, HTTP receiver)', () => {
   it('refuses a loopback URL at create time when it is not allowed, and at delivery when the settings change', async () => {
     const url = receiver.script('/revoked', [200]);
     const events = [{ entity: E.WEBHOOK_ENTITY_MODEL_VERSION_TAG, action: A.WEBHOOK_ACTION_DELETED }];
-    const { webhook } = await api.create({ name: 'revoked', url, events });
+    const { webhook } = await api.rpc.createWebhook({ name: 'revoked', url, events });
 
     // Restart without the loopback allowance: the operator revoked it.
     await shutdown();
     await boot('');
-    expect(await failure(api.create({ name: 'again', url, events }))).toMatchObject({
+    expect(await failure(api.rpc.createWebhook({ name: 'again', url, events }))).toMatchObject({
       code: 3,
       reason: 'WEBHOOK_URL_FORBIDDEN',
       message: expect.stringContaining('127.0.0.1 is a loopback address'),
@@ -583,7 +561,7 @@ describe('registry webhooks (Postgres, event bus, HTTP receiver)', () => {
     expect(d.lastError).toContain('loopback');
     expect(d.attempts).toBe(1);
     expect(receiver.to('/revoked')).toHaveLength(0);
-    const { result } = await api.test({ webhookId: webhook!.webhookId });
+    const { result } = await api.rpc.testWebhook({ webhookId: webhook!.webhookId });
     expect(result).toMatchObject({ success: false });
     expect(result!.errorMessage).toContain('loopback');
     expect(receiver.to('/revoked')).toHaveLength(0);
