@@ -1,11 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { credentials } from '@grpc/grpc-js';
 import { EVENT_BUS, type RunningService, startService } from '@cairn/service-runtime';
 import type { EventBus, IncomingMessage } from '@cairn/messaging';
 import { trackingV1 } from '@cairn/proto';
-import { REASON_METADATA_KEY } from '@cairn/rpc';
 import { createTestDatabase, freePort, type TestDatabase, type UnaryApi, unaryApi } from '@cairn/testing';
 import { trackingBlueprint } from '../src/tracking.blueprint';
 
@@ -75,21 +74,7 @@ export async function startTracking(extraEnv: NodeJS.ProcessEnv = {}): Promise<T
 }
 
 /** The gRPC error of a failed call: code, message and the `cairn-reason` code. */
-export async function failure(
-  p: Promise<unknown>,
-): Promise<{ code: number; message: string; reason: string }> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as ServiceError;
-    return {
-      code: e.code,
-      message: e.details,
-      reason: String(e.metadata?.get(REASON_METADATA_KEY)[0] ?? ''),
-    };
-  }
-  throw new Error('expected the call to fail');
-}
+export { grpcFailure as failure } from '@cairn/testing';
 
 /** Parsed event payloads of one type. */
 export function eventsOf(

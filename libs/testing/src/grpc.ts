@@ -8,6 +8,7 @@ import {
 } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { REASON_METADATA_KEY } from '@cairn/rpc';
 
 type HealthClient = {
   check(
@@ -89,4 +90,21 @@ export function unaryApi<S>(
         });
     },
   });
+}
+
+/** What a failed gRPC call reported: its status code, message and `cairn-reason`. */
+export async function grpcFailure(
+  p: Promise<unknown>,
+): Promise<{ code: number; message: string; reason: string }> {
+  try {
+    await p;
+  } catch (err) {
+    const e = err as ServiceError;
+    return {
+      code: e.code,
+      message: e.details,
+      reason: String(e.metadata?.get(REASON_METADATA_KEY)[0] ?? ''),
+    };
+  }
+  throw new Error('expected the call to fail');
 }

@@ -1,36 +1,16 @@
-import { type DataSource } from 'typeorm';
-import { UnitOfWork } from '@cairn/messaging';
-import { createDataSource, migrateUp } from '@cairn/persistence';
-import { AppError } from '@cairn/rpc';
-import { createTestDatabase, type TestDatabase } from '@cairn/testing';
-import { AuditLog } from '../audit/audit-log';
-import { policyOf } from '../governance/policy.repository';
-import { Baseline1764000000000 } from '../migrations/1764000000000-baseline';
-import { MessagingTables1764100000000 } from '../migrations/1764100000000-messaging-tables';
-import { RegistryTables1764210000000 } from '../migrations/1764210000000-registry-tables';
-import { AuditLog1764220000000 } from '../migrations/1764220000000-audit-log';
-import { RunProjection } from '../runs/run-projection';
-import { ModelsRepository } from './models.repository';
-import { ModelsService } from './models.service';
+import type { DataSource } from 'typeorm';
+import type { AuditLog } from '../audit/audit-log';
+import type { RunProjection } from '../runs/run-projection';
+import { appFailure as failure, type ModelsFixture, modelsFixture } from '../../test/models-fixture';
+import type { ModelsService } from './models.service';
 
 jest.setTimeout(120_000);
 
-const SCHEMA = 'registry';
-let db: TestDatabase;
+let fx: ModelsFixture;
 let ds: DataSource;
 let audit: AuditLog;
 let models: ModelsService;
 let runs: RunProjection;
-
-async function failure(p: Promise<unknown>): Promise<AppError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof AppError) return err;
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
 
 /** A READY version, as registration leaves it (registration itself is tested on its own). */
 async function readyVersion(name: string, version: number, runId: string | null = null): Promise<void> {
@@ -53,36 +33,12 @@ async function eventsOf(type: string): Promise<Array<Record<string, unknown>>> {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase('registry_models');
-  ds = createDataSource({
-    url: db.url,
-    schema: SCHEMA,
-    service: 'registry-models-test',
-    migrations: [
-      Baseline1764000000000,
-      MessagingTables1764100000000,
-      RegistryTables1764210000000,
-      AuditLog1764220000000,
-    ],
-  });
-  await ds.initialize();
-  await migrateUp(ds, SCHEMA);
-  audit = new AuditLog(ds, { schema: SCHEMA });
-  runs = new RunProjection(SCHEMA);
-  const uow = new UnitOfWork(ds, SCHEMA);
-  models = new ModelsService({
-    repository: new ModelsRepository(SCHEMA),
-    schema: SCHEMA,
-    audit,
-    unitOfWork: (work) => uow.run(work),
-    policyOf: (m, id) => policyOf(m, SCHEMA, id),
-    runInputsOf: async (m, runId) => (await runs.find(m, runId))?.datasetInputs,
-  });
+  fx = await modelsFixture('registry_models');
+  ({ ds, audit, runs, models } = fx);
 });
 
 afterAll(async () => {
-  await ds?.destroy();
-  await db?.drop();
+  await fx?.close();
 });
 
 describe('registered models', () => {
@@ -183,6 +139,14 @@ describe('stages and aliases', () => {
       ['2', '1', 'bob'],
     ]);
 
+    const promoted = (await eventsOf('cairn.registry.model.promoted.v1')).filter(
+      (e) => e.model === 'alias-moves',
+    );
+    expect(promoted.map((e) => [e.version, e.from, e.to, e.replacedVersion])).toEqual([
+      ['1', { kind: 'stage', stage: 'None' }, { kind: 'alias', alias: 'champion' }, undefined],
+      ['2', { kind: 'stage', stage: 'None' }, { kind: 'alias', alias: 'champion' }, '1'],
+    ]);
+
     await models.deleteVersion('carol', 'alias-moves', '2');
     expect((await failure(models.getVersionByAlias(ds.manager, 'alias-moves', 'champion'))).reason).toBe(
       'ALIAS_NOT_FOUND',
@@ -218,8 +182,7 @@ describe('stages and aliases', () => {
     await Promise.all(
       [1, 2, 3].map((v) => models.transitionStage('alice', 'race', String(v), 'Staging', true, 'go')),
     );
-    const uow = new UnitOfWork(ds, SCHEMA);
-    const repo = new ModelsRepository(SCHEMA);
+    const { uow, repository: repo } = fx;
     await Promise.all(
       [4, 5, 6].map((v) =>
         uow.run(async (tx) => {

@@ -52,6 +52,15 @@ export interface ModelsServiceDeps {
 
 const ACTIVE_STAGES: readonly Stage[] = ['Staging', 'Production'];
 
+function modelAlreadyExists(name: string): AppError {
+  return new AppError(
+    'already_exists',
+    'REGISTERED_MODEL_ALREADY_EXISTS',
+    `Registered Model (name=${name}) already exists.`,
+    { name },
+  );
+}
+
 function snapshot(v: ModelVersionRecord): Record<string, unknown> {
   return { stage: v.stage, aliases: v.aliases, status: v.status, artifactDigest: v.artifactDigest };
 }
@@ -116,14 +125,7 @@ export class ModelsService {
         return this.d.repository.loadModel(tx.manager, name);
       });
     } catch (err) {
-      if (isUniqueViolation(err, 'registered_models_name_key')) {
-        throw new AppError(
-          'already_exists',
-          'REGISTERED_MODEL_ALREADY_EXISTS',
-          `Registered Model (name=${name}) already exists.`,
-          { name },
-        );
-      }
+      if (isUniqueViolation(err, 'registered_models_name_key')) throw modelAlreadyExists(name);
       throw err;
     }
   }
@@ -157,14 +159,7 @@ export class ModelsService {
         return this.d.repository.loadModel(tx.manager, newName);
       });
     } catch (err) {
-      if (isUniqueViolation(err, 'registered_models_name_key')) {
-        throw new AppError(
-          'already_exists',
-          'REGISTERED_MODEL_ALREADY_EXISTS',
-          `Registered Model (name=${newName}) already exists.`,
-          { name: newName },
-        );
-      }
+      if (isUniqueViolation(err, 'registered_models_name_key')) throw modelAlreadyExists(newName);
       throw err;
     }
   }
@@ -692,11 +687,18 @@ export class ModelsService {
         ),
       );
       if (before.status === 'READY') {
-        const from =
-          before.aliases.length > 0
-            ? { kind: 'alias' as const, alias: before.aliases[0] }
-            : { kind: 'stage' as const, stage: before.stage };
-        tx.emit(await this.promotedEvent(m, before, from, target, who, at, previousAliasVersion));
+        // Where the version stands is its stage; the alias it takes is the move.
+        tx.emit(
+          await this.promotedEvent(
+            m,
+            before,
+            { kind: 'stage', stage: before.stage },
+            target,
+            who,
+            at,
+            previousAliasVersion,
+          ),
+        );
       }
     }
     const version = await this.d.repository.getVersion(m, model, n);

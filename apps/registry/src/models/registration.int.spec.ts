@@ -5,27 +5,15 @@ import path from 'node:path';
 import pino from 'pino';
 import type { DataSource } from 'typeorm';
 import { FilesystemArtifactStore } from '@cairn/artifacts';
-import { UnitOfWork } from '@cairn/messaging';
-import { createDataSource, migrateUp } from '@cairn/persistence';
-import { AppError } from '@cairn/rpc';
-import { createTestDatabase, type TestDatabase } from '@cairn/testing';
-import { AuditLog } from '../audit/audit-log';
-import { policyOf } from '../governance/policy.repository';
-import { Baseline1764000000000 } from '../migrations/1764000000000-baseline';
-import { MessagingTables1764100000000 } from '../migrations/1764100000000-messaging-tables';
-import { RegistryTables1764210000000 } from '../migrations/1764210000000-registry-tables';
-import { AuditLog1764220000000 } from '../migrations/1764220000000-audit-log';
-import { RunProjection } from '../runs/run-projection';
+import { appFailure as failure, type ModelsFixture, modelsFixture, SCHEMA } from '../../test/models-fixture';
 import { createSigningKeyring } from '../signing/signing-keyring';
-import { ModelsRepository } from './models.repository';
-import { ModelsService } from './models.service';
+import type { ModelsService } from './models.service';
 import { RegistrationService } from './registration.service';
 
 jest.setTimeout(120_000);
 
-const SCHEMA = 'registry';
 const RUN_ID = 'b'.repeat(32);
-let db: TestDatabase;
+let fx: ModelsFixture;
 let ds: DataSource;
 let root: string;
 let models: ModelsService;
@@ -33,37 +21,15 @@ let registration: RegistrationService;
 const client = generateKeyPairSync('ed25519');
 const registryKey = generateKeyPairSync('ed25519');
 
-async function failure(p: Promise<unknown>): Promise<AppError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof AppError) return err;
-    throw err;
-  }
-  throw new Error('expected a failure');
-}
-
 async function registered(name: string, version: number) {
-  const model = await new ModelsRepository(SCHEMA).getModel(ds.manager, name);
+  const model = await fx.repository.getModel(ds.manager, name);
   await registration.settled(model.modelId, version);
   return models.getVersion(ds.manager, name, String(version));
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase('registry_registration');
-  ds = createDataSource({
-    url: db.url,
-    schema: SCHEMA,
-    service: 'registry-registration-test',
-    migrations: [
-      Baseline1764000000000,
-      MessagingTables1764100000000,
-      RegistryTables1764210000000,
-      AuditLog1764220000000,
-    ],
-  });
-  await ds.initialize();
-  await migrateUp(ds, SCHEMA);
+  fx = await modelsFixture('registry_registration');
+  ({ ds, models } = fx);
   root = await mkdtemp(path.join(os.tmpdir(), 'cairn-registration-'));
   // A run's model as tracking leaves it: <experiment>/<run>/artifacts/model/...
   const model = path.join(root, '1', RUN_ID, 'artifacts', 'model');
@@ -73,8 +39,7 @@ beforeAll(async () => {
   await mkdir(path.join(root, '1', RUN_ID, 'artifacts', 'empty'), { recursive: true });
 
   const store = new FilesystemArtifactStore(root);
-  const audit = new AuditLog(ds, { schema: SCHEMA });
-  const runs = new RunProjection(SCHEMA);
+  const { audit, runs, uow, repository } = fx;
   await runs.apply(ds.manager, 'e1', {
     runId: RUN_ID,
     experimentId: '1',
@@ -86,16 +51,6 @@ beforeAll(async () => {
     datasetInputs: [],
     startedAt: '2026-01-01T00:00:00.000Z',
     endedAt: '2026-01-01T01:00:00.000Z',
-  });
-  const uow = new UnitOfWork(ds, SCHEMA);
-  const repository = new ModelsRepository(SCHEMA);
-  models = new ModelsService({
-    repository,
-    schema: SCHEMA,
-    audit,
-    unitOfWork: (work) => uow.run(work),
-    policyOf: (m, id) => policyOf(m, SCHEMA, id),
-    runInputsOf: async (m, runId) => (await runs.find(m, runId))?.datasetInputs,
   });
   registration = new RegistrationService({
     ds,
@@ -119,8 +74,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await registration?.stop();
-  await ds?.destroy();
-  await db?.drop();
+  await fx?.close();
   await rm(root, { recursive: true, force: true });
 });
 

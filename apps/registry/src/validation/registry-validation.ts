@@ -113,14 +113,3 @@ export function validateAlias(alias: string): void {
     throw invalid('INVALID_PARAMETER_VALUE', `Version alias name '${alias}' is reserved.`, { alias });
   }
 }
-
-export function validateMaxResults(value: number | undefined, fallback: number, limit: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1 || value > limit) {
-    throw invalid(
-      'INVALID_PARAMETER_VALUE',
-      `Invalid value for max_results. It must be at most ${limit}, but got value ${value}`,
-    );
-  }
-  return value;
-}

@@ -1,11 +1,10 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { credentials } from '@grpc/grpc-js';
 import { type CairnEvent, createEvent, type EventDataInput, type EventType, TOPICS } from '@cairn/contracts';
 import type { EventBus } from '@cairn/messaging';
 import { registryWebhooksV1 as pb } from '@cairn/proto';
-import { REASON_METADATA_KEY } from '@cairn/rpc';
 import {
   EVENT_BUS,
   MessagingRuntime,
@@ -14,7 +13,14 @@ import {
   type ServiceBlueprint,
   startService,
 } from '@cairn/service-runtime';
-import { createTestDatabase, freePort, type TestDatabase, unaryApi, waitFor } from '@cairn/testing';
+import {
+  createTestDatabase,
+  freePort,
+  grpcFailure as failure,
+  type TestDatabase,
+  unaryApi,
+  waitFor,
+} from '@cairn/testing';
 import { Baseline1764000000000 } from '../migrations/1764000000000-baseline';
 import { MessagingTables1764100000000 } from '../migrations/1764100000000-messaging-tables';
 import { Webhooks1764230000000 } from '../migrations/1764230000000-webhooks';
@@ -101,20 +107,6 @@ function verifyMlflowSignature(r: Received, secret: string): boolean {
 function client(address: string) {
   const raw = new pb.WebhookServiceClient(address, credentials.createInsecure());
   return { raw, rpc: unaryApi<pb.WebhookServiceServer>(raw, pb.WebhookServiceService, pb) };
-}
-
-async function failure(p: Promise<unknown>): Promise<{ code: number; message: string; reason: string }> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as ServiceError;
-    return {
-      code: e.code,
-      message: e.details,
-      reason: String(e.metadata?.get(REASON_METADATA_KEY)[0] ?? ''),
-    };
-  }
-  throw new Error('expected the call to fail');
 }
 
 const E = pb.WebhookEntity;
