@@ -10,6 +10,11 @@ import {
   type WebhookEvent,
 } from './webhook-events';
 
+export { decodePageToken, encodePageToken } from '../validation/page-token';
+
+export { BIGINT_PAGE_KEY as WEBHOOK_PAGE_KEY } from '../validation/page-token';
+export const DELIVERY_PAGE_KEY = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;
+
 /*
  * Request validation with MLflow's messages where MLflow has them (mlflow/entities/webhook.py,
  * the webhook checks of its store), so a client sees what an MLflow server would say. Failures
@@ -126,34 +131,3 @@ export function validateWebhookId(id: string): void {
   if (!UUID.test(id)) throw webhookNotFound(id);
 }
 
-/** Opaque keyset page tokens: base64url JSON of the last row's sort keys. */
-export function encodePageToken(keys: { t: string; id: string }): string {
-  return Buffer.from(JSON.stringify({ v: 1, ...keys })).toString('base64url');
-}
-
-export const WEBHOOK_PAGE_KEY = /^\d{1,19}$/;
-export const DELIVERY_PAGE_KEY = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;
-
-/** Decodes a page token whose sort key must match `keyPattern` (checked before it reaches SQL). */
-export function decodePageToken(token: string, keyPattern: RegExp): { t: string; id: string } | undefined {
-  if (token === '') return undefined;
-  const bad = () =>
-    new AppError('invalid_argument', 'INVALID_PAGE_TOKEN', `Invalid page token '${token.slice(0, 100)}'`);
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
-  } catch {
-    throw bad();
-  }
-  const p = parsed as { v?: unknown; t?: unknown; id?: unknown };
-  if (
-    p.v !== 1 ||
-    typeof p.t !== 'string' ||
-    typeof p.id !== 'string' ||
-    !UUID.test(p.id) ||
-    !keyPattern.test(p.t)
-  ) {
-    throw bad();
-  }
-  return { t: p.t, id: p.id };
-}
