@@ -9,6 +9,7 @@ import { Baseline1764000000000 } from '../src/migrations/1764000000000-baseline'
 import { MessagingTables1764100000000 } from '../src/migrations/1764100000000-messaging-tables';
 import { RegistryTables1764210000000 } from '../src/migrations/1764210000000-registry-tables';
 import { AuditLog1764220000000 } from '../src/migrations/1764220000000-audit-log';
+import { SearchIndexes1764240000000 } from '../src/migrations/1764240000000-search-indexes';
 import { ModelsRepository } from '../src/models/models.repository';
 import { ModelsService } from '../src/models/models.service';
 import { RunProjection } from '../src/runs/run-projection';
@@ -38,6 +39,7 @@ export async function modelsFixture(prefix: string): Promise<ModelsFixture> {
       MessagingTables1764100000000,
       RegistryTables1764210000000,
       AuditLog1764220000000,
+      SearchIndexes1764240000000,
     ],
   });
   await ds.initialize();

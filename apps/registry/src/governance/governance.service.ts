@@ -520,21 +520,22 @@ export class GovernanceService {
   ): Promise<T> {
     const modelId = await this.d.requests.modelIdOf(this.d.reader, requestId);
     if (modelId === undefined) throw requestNotFound(requestId);
-    const outcome = await this.d.unitOfWork(async (tx) => {
+    let refused: AppError | undefined;
+    const value = await this.d.unitOfWork(async (tx): Promise<T | undefined> => {
       const model = await this.d.requests.lockModel(tx.manager, modelId);
       if (!model) throw requestNotFound(requestId);
       const now = this.now();
       const r = await this.d.requests.find(tx.manager, requestId, now, true);
       if (!r) throw requestNotFound(requestId);
-      if (r.status === 'EXPIRED') {
-        await this.expire(tx, model, r, now);
-        return { refused: closed(r) };
+      if (r.status === 'EXPIRED') await this.expire(tx, model, r, now); // committed, then refused
+      if (r.status !== 'PENDING') {
+        refused = closed(r);
+        return undefined;
       }
-      if (r.status !== 'PENDING') return { refused: closed(r) };
-      return { value: await work(tx, model, r, now) };
+      return work(tx, model, r, now);
     });
-    if ('refused' in outcome) throw outcome.refused;
-    return outcome.value;
+    if (refused) throw refused;
+    return value as T;
   }
 
   private async expire(

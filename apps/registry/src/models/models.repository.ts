@@ -197,6 +197,62 @@ export class ModelsRepository {
     return { ...model, tags, aliases, latestVersions: latest };
   }
 
+  /**
+   * The full records of the models `modelIds`, in that order, as loadModel builds them, in four
+   * queries whatever their number (ids no longer there are left out).
+   */
+  async loadModels(m: EntityManager, modelIds: readonly string[]): Promise<RegisteredModelRecord[]> {
+    if (modelIds.length === 0) return [];
+    const ids = [...modelIds];
+    // One after the other: the queries share the caller's connection (often a transaction's).
+    const rows = await m.query<ModelRow[]>(
+      `SELECT model_id::text, name, description, created_by, creation_time, last_updated_time
+         FROM ${this.s}.registered_models WHERE model_id = ANY($1::bigint[])`,
+      [ids],
+    );
+    const tags = await m.query<Array<TagRecord & { model_id: string }>>(
+      `SELECT model_id::text, key, value FROM ${this.s}.registered_model_tags
+        WHERE model_id = ANY($1::bigint[]) ORDER BY model_id, key`,
+      [ids],
+    );
+    const aliases = await m.query<Array<{ model_id: string; alias: string; version: number }>>(
+      `SELECT model_id::text, alias, version FROM ${this.s}.model_aliases
+        WHERE model_id = ANY($1::bigint[]) ORDER BY model_id, alias`,
+      [ids],
+    );
+    const latest = await m.query<VersionRow[]>(
+      `${this.versionSelect(`v.model_id = ANY($1::bigint[])
+          AND v.version = (SELECT max(w.version) FROM ${this.s}.model_versions w
+                            WHERE w.model_id = v.model_id AND w.stage = v.stage)`)}
+       ORDER BY v.model_id, v.version`,
+      [ids],
+    );
+    const records = new Map<string, RegisteredModelRecord>(
+      rows.map((r) => [r.model_id, { ...toModel(r), tags: [], aliases: [], latestVersions: [] }]),
+    );
+    for (const t of tags) records.get(t.model_id)?.tags.push({ key: t.key, value: t.value });
+    for (const a of aliases) records.get(a.model_id)?.aliases.push({ alias: a.alias, version: a.version });
+    for (const v of latest) records.get(v.model_id)?.latestVersions.push(toVersion(v));
+    return modelIds.flatMap((id) => records.get(id) ?? []);
+  }
+
+  /**
+   * The full records of the versions `keys`, in that order, in one query (versions no longer
+   * there are left out).
+   */
+  async loadVersions(
+    m: EntityManager,
+    keys: ReadonlyArray<{ modelId: string; version: number }>,
+  ): Promise<ModelVersionRecord[]> {
+    if (keys.length === 0) return [];
+    const rows = await m.query<VersionRow[]>(
+      this.versionSelect('(v.model_id, v.version) IN (SELECT * FROM unnest($1::bigint[], $2::int[]))'),
+      [keys.map((k) => k.modelId), keys.map((k) => k.version)],
+    );
+    const byKey = new Map(rows.map((r) => [`${r.model_id}/${r.version}`, toVersion(r)]));
+    return keys.flatMap((k) => byKey.get(`${k.modelId}/${k.version}`) ?? []);
+  }
+
   async findVersion(
     m: EntityManager,
     modelId: string,

@@ -1,23 +1,22 @@
 import {
+  type Comparator,
   excerpt,
+  expectComparator,
   type FilterGrammar,
   type IdentifierToken,
-  pySet,
-  scanFilter,
-  SearchSyntaxError,
-} from './filter-scanner';
-import {
-  type Comparator,
-  expectComparator,
   integerValue,
+  INVALID_FILTER,
   isOneOf,
   NUMERIC_COMPARATORS,
   type NumericComparator,
+  pySet,
+  scanFilter,
+  SearchSyntaxError,
   STRING_COMPARATORS,
   type StringComparator,
   stringValue,
   withFilterErrors,
-} from './search-grammar';
+} from '@cairn/search';
 
 /*
  * MLflow's search_experiments filter (SearchExperimentsUtils and
@@ -115,5 +114,5 @@ const EXPERIMENT_FILTER_GRAMMAR: FilterGrammar<
 
 /** Parses a search_experiments filter; errors are AppError(invalid_argument, INVALID_FILTER). */
 export function parseExperimentFilter(filter: string): ExperimentFilterClause[] {
-  return withFilterErrors(() => scanFilter(filter, EXPERIMENT_FILTER_GRAMMAR));
+  return withFilterErrors(() => scanFilter(filter, EXPERIMENT_FILTER_GRAMMAR), INVALID_FILTER);
 }

@@ -1,7 +1,5 @@
-import { type ExperimentFilterClause, parseExperimentFilter } from './experiment-filter.parser';
 import {
   decodePageToken,
-  lifecycleCondition,
   nextPageToken,
   type PageContext,
   pagedQuery,
@@ -10,9 +8,11 @@ import {
   type SortColumn,
   SqlParams,
   validateMaxResults,
-} from './keyset-page';
+} from '@cairn/search';
+import { type ExperimentFilterClause, parseExperimentFilter } from './experiment-filter.parser';
 import { type ExperimentOrderByClause, parseExperimentOrderBy } from './order-by.parser';
-import type { ViewTypeName } from './search-grammar';
+import { MAX_RESULTS, PAGE_TOKEN_ERRORS } from './search-limits';
+import { lifecycleCondition, type ViewTypeName } from './view-type';
 
 /*
  * search_experiments as one parameterized query, after SqlAlchemyStore._search_experiments:
@@ -73,7 +73,7 @@ function filterCondition(c: ExperimentFilterClause, s: string, p: SqlParams): st
 /** Compiles search_experiments; errors as compileRunSearch's. */
 export function compileExperimentSearch(input: ExperimentSearchInput): CompiledExperimentSearch {
   const s = quoteSchema(input.schema);
-  validateMaxResults(input.maxResults);
+  validateMaxResults(input.maxResults, MAX_RESULTS);
   const filter = parseExperimentFilter(input.filter);
   const parsedOrder = parseExperimentOrderBy(input.orderBy);
   const order = parsedOrder.length > 0 ? parsedOrder : DEFAULT_ORDER;
@@ -100,7 +100,9 @@ export function compileExperimentSearch(input: ExperimentSearchInput): CompiledE
     sortKeys: columns.map(({ type }) => ({ type })),
     maxResults: input.maxResults,
   };
-  const after = input.pageToken ? decodePageToken(input.pageToken, fingerprint, page.sortKeys) : null;
+  const after = input.pageToken
+    ? decodePageToken(input.pageToken, fingerprint, page.sortKeys, PAGE_TOKEN_ERRORS)
+    : null;
   const sql = pagedQuery({
     idExpr: 'e.experiment_id',
     idName: 'experiment_id',

@@ -8,7 +8,4 @@ export { parseExperimentFilter } from './experiment-filter.parser';
 export type { ExperimentFilterClause } from './experiment-filter.parser';
 export { parseRunOrderBy, parseExperimentOrderBy } from './order-by.parser';
 export type { RunOrderByClause, ExperimentOrderByClause } from './order-by.parser';
-export { nextPageToken } from './keyset-page';
-export type { PageContext } from './keyset-page';
-export { MAX_FILTER_LENGTH, MAX_FILTER_CLAUSES } from './filter-scanner';
-export type { ViewTypeName } from './search-grammar';
+export type { ViewTypeName } from './view-type';

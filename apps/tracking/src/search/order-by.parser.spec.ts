@@ -1,5 +1,6 @@
 import { AppError } from '@cairn/rpc';
-import { MAX_ORDER_BY_CLAUSES, parseExperimentOrderBy, parseRunOrderBy } from './order-by.parser';
+import { MAX_ORDER_BY_CLAUSES } from '@cairn/search';
+import { parseExperimentOrderBy, parseRunOrderBy } from './order-by.parser';
 
 function rejection(parse: () => unknown): AppError {
   try {

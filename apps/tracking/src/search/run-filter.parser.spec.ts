@@ -1,5 +1,5 @@
 import { AppError } from '@cairn/rpc';
-import { MAX_FILTER_CLAUSES, MAX_FILTER_LENGTH } from './filter-scanner';
+import { MAX_FILTER_CLAUSES, MAX_FILTER_LENGTH } from '@cairn/search';
 import { parseRunFilter, type RunFilterClause } from './run-filter.parser';
 
 function one(filter: string): RunFilterClause {

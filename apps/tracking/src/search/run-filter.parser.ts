@@ -1,16 +1,11 @@
 import {
+  type Comparator,
   excerpt,
+  expectComparator,
   type FilterGrammar,
   type IdentifierToken,
-  pyList,
-  pySet,
-  scanFilter,
-  SearchSyntaxError,
-} from './filter-scanner';
-import {
-  type Comparator,
-  expectComparator,
   integerValue,
+  INVALID_FILTER,
   isOneOf,
   LIST_COMPARATORS,
   listValue,
@@ -20,11 +15,15 @@ import {
   type NullComparator,
   NUMERIC_COMPARATORS,
   type NumericComparator,
+  pyList,
+  pySet,
+  scanFilter,
+  SearchSyntaxError,
   STRING_COMPARATORS,
   type StringComparator,
   stringValue,
   withFilterErrors,
-} from './search-grammar';
+} from '@cairn/search';
 
 /*
  * MLflow's search_runs filter (SearchUtils.parse_search_filter): `<identifier> <comparator>
@@ -258,5 +257,5 @@ const RUN_FILTER_GRAMMAR: FilterGrammar<ResolvedRunIdentifier, Comparator, RunFi
  * AppError(invalid_argument, INVALID_FILTER) with the 0-based position of the problem.
  */
 export function parseRunFilter(filter: string): RunFilterClause[] {
-  return withFilterErrors(() => scanFilter(filter, RUN_FILTER_GRAMMAR));
+  return withFilterErrors(() => scanFilter(filter, RUN_FILTER_GRAMMAR), INVALID_FILTER);
 }

@@ -1,6 +1,6 @@
 import { AppError } from '@cairn/rpc';
+import { decodePageToken } from '@cairn/search';
 import { compileExperimentSearch, nextExperimentPageToken } from './experiment-search.compiler';
-import { decodePageToken } from './keyset-page';
 import {
   compileRunSearch,
   nextRunPageToken,

@@ -1,7 +1,7 @@
 import { AppError } from '@cairn/rpc';
 import {
   decodePageToken,
-  lifecycleCondition,
+  type ListComparator,
   nextPageToken,
   type PageContext,
   pagedQuery,
@@ -9,11 +9,13 @@ import {
   quoteSchema,
   type SortColumn,
   SqlParams,
+  type StringComparator,
   validateMaxResults,
-} from './keyset-page';
+} from '@cairn/search';
 import { parseRunOrderBy, type RunOrderByClause } from './order-by.parser';
 import { parseRunFilter, type RunFilterClause } from './run-filter.parser';
-import type { ListComparator, StringComparator, ViewTypeName } from './search-grammar';
+import { MAX_RESULTS, PAGE_TOKEN_ERRORS } from './search-limits';
+import { lifecycleCondition, type ViewTypeName } from './view-type';
 
 /*
  * search_runs as one parameterized Postgres query (tables of migration TrackingTables1764200000000).
@@ -242,7 +244,7 @@ function sortColumns(
  */
 export function compileRunSearch(input: RunSearchInput): CompiledRunSearch {
   const s = quoteSchema(input.schema);
-  validateMaxResults(input.maxResults);
+  validateMaxResults(input.maxResults, MAX_RESULTS);
   const experimentIds = normalizeExperimentIds(input.experimentIds);
   const filter = parseRunFilter(input.filter);
   const orderBy = parseRunOrderBy(input.orderBy);
@@ -266,7 +268,9 @@ export function compileRunSearch(input: RunSearchInput): CompiledRunSearch {
     sortKeys: columns.map(({ type, maxRank, rankColumn }) => ({ type, maxRank, rankColumn })),
     maxResults: input.maxResults,
   };
-  const after = input.pageToken ? decodePageToken(input.pageToken, fingerprint, page.sortKeys) : null;
+  const after = input.pageToken
+    ? decodePageToken(input.pageToken, fingerprint, page.sortKeys, PAGE_TOKEN_ERRORS)
+    : null;
   const sql = pagedQuery({
     idExpr: 'r.run_id',
     idName: 'run_id',

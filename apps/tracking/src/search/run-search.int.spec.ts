@@ -15,7 +15,7 @@ import {
 import { parseExperimentFilter, type ExperimentFilterClause } from './experiment-filter.parser';
 import { compileRunSearch, nextRunPageToken, type RunSearchInput } from './run-search.compiler';
 import { parseRunFilter, type RunFilterClause } from './run-filter.parser';
-import type { ViewTypeName } from './search-grammar';
+import type { ViewTypeName } from './view-type';
 
 /*
  * The compiled searches against real Postgres, checked against a plain in-memory evaluation of

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { AppError } from '@cairn/rpc';
+import { MAX_FILTER_LENGTH } from '@cairn/search';
 import { compileExperimentSearch } from './experiment-search.compiler';
-import { MAX_FILTER_LENGTH } from './filter-scanner';
 import { compileRunSearch, nextRunPageToken } from './run-search.compiler';
 import { parseRunFilter } from './run-filter.parser';
 

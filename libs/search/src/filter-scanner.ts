@@ -1,7 +1,8 @@
 /*
- * The lexical layer shared by the search grammars (runs and experiments filters, order_by
- * clauses). MLflow tokenizes with sqlparse; this scanner reads the same surface syntax by hand
- * and remembers where each token starts, so that every error can name its 0-based position.
+ * The lexical layer shared by MLflow's search grammars (tracking's runs and experiments
+ * filters, the registry's models and versions filters, order_by clauses). MLflow tokenizes
+ * with sqlparse; this scanner reads the same surface syntax by hand and remembers where each
+ * token starts, so that every error can name its 0-based position.
  *
  * String literals: single or double quotes. The text between the quotes is taken as written,
  * as MLflow takes it, except that the enclosing quote may appear inside when doubled

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { AppError } from '@cairn/rpc';
-import type { ViewTypeName } from './search-grammar';
 
 /*
- * Keyset pagination shared by the run and experiment searches.
+ * Keyset pagination for searches compiled to one Postgres query (tracking's runs and
+ * experiments, the registry's models and versions).
  *
  * A search query sorts by a list of sort-key columns (the last one unique), and returns each
  * key as text (`sk0`, `sk1`, ...). A page token holds the keys of the last row returned and a
@@ -14,8 +14,8 @@ import type { ViewTypeName } from './search-grammar';
  * where `k` holds one string or null per sort-key column: ranks as "0".."2", doubles as
  * Postgres prints them ("0.1", "-1e-05", "NaN", "Infinity"), bigints as decimal strings and
  * texts as they are. The fingerprint is the first 128 bits (base64url) of the SHA-256 of the
- * query's identity (kind, experiment ids, view type, filter, order_by): a token only continues
- * the query that produced it. Tokens are opaque to clients but not signed; every value is
+ * query's identity (its kind and whatever selects and orders its rows, e.g. experiment ids,
+ * view type, filter, order_by): a token only continues the query that produced it. Tokens are opaque to clients but not signed; every value is
  * checked against its column's type before it reaches SQL, so a forged token can only move
  * within the caller's own result.
  */
@@ -42,7 +42,8 @@ export interface SortColumn extends SortKeySpec {
 
 /** What a compiled search keeps to build the token of its next page. */
 export interface PageContext {
-  kind: 'runs' | 'experiments';
+  /** What is searched (`runs`, `registered_models`...). */
+  kind: string;
   fingerprint: string;
   sortKeys: readonly SortKeySpec[];
   maxResults: number;
@@ -76,39 +77,31 @@ export function quoteSchema(schema: string): string {
   return `"${schema}"`;
 }
 
-/** MLflow's bounds and messages for max_results (SEARCH_MAX_RESULTS_THRESHOLD = 50000). */
-export function validateMaxResults(maxResults: number): void {
+export interface MaxResultsLimit {
+  /** The largest page a search serves (MLflow: 50000 for runs, 1000 for registered models...). */
+  max: number;
+  /** The AppError reason when max_results is out of range; INVALID_MAX_RESULTS by default. */
+  reason?: string;
+}
+
+/** MLflow's bounds check and messages for max_results: an integer from 1 to `limit.max`. */
+export function validateMaxResults(maxResults: number, limit: MaxResultsLimit): void {
+  const reason = limit.reason ?? 'INVALID_MAX_RESULTS';
   if (!Number.isSafeInteger(maxResults) || maxResults < 1) {
     throw new AppError(
       'invalid_argument',
-      'INVALID_MAX_RESULTS',
+      reason,
       `Invalid value for request parameter max_results. It must be a positive integer, but got ${maxResults}`,
       { value: String(maxResults) },
     );
   }
-  if (maxResults > 50_000) {
+  if (maxResults > limit.max) {
     throw new AppError(
       'invalid_argument',
-      'INVALID_MAX_RESULTS',
-      `Invalid value for request parameter max_results. It must be at most 50000, but got value ${maxResults}`,
+      reason,
+      `Invalid value for request parameter max_results. It must be at most ${limit.max}, but got value ${maxResults}`,
       { value: String(maxResults) },
     );
-  }
-}
-
-/** The lifecycle condition for a view type; null when every row qualifies. */
-export function lifecycleCondition(column: string, viewType: ViewTypeName): string | null {
-  switch (viewType) {
-    case 'ACTIVE_ONLY':
-      return `${column} = 'active'`;
-    case 'DELETED_ONLY':
-      return `${column} = 'deleted'`;
-    case 'ALL':
-      return null;
-    default: {
-      const unreachable: never = viewType;
-      throw new AppError('invalid_argument', 'INVALID_VIEW_TYPE', `Unknown view type ${String(unreachable)}`);
-    }
   }
 }
 
@@ -116,8 +109,12 @@ export function queryFingerprint(identity: unknown): string {
   return createHash('sha256').update(JSON.stringify(identity)).digest('base64url').slice(0, 22);
 }
 
-function invalidToken(message: string): AppError {
-  return new AppError('invalid_argument', 'INVALID_PAGE_TOKEN', message);
+/** How a search reports a token it cannot continue from. */
+export interface PageTokenErrors {
+  /** The AppError reason; INVALID_PAGE_TOKEN by default. */
+  reason?: string;
+  /** What a token is bound to, named when it comes from another search; `filter or order_by` by default. */
+  boundTo?: string;
 }
 
 function validValue(type: SortValueType, value: string, spec: SortKeySpec): boolean {
@@ -167,12 +164,18 @@ export function encodePageToken(context: PageContext, keys: SortKeyValues): stri
   );
 }
 
-/** The sort keys a token continues after; INVALID_PAGE_TOKEN when it is not one of this query's. */
+/**
+ * The sort keys a token continues after; an invalid_argument AppError (INVALID_PAGE_TOKEN
+ * unless `errors` names another reason) when it is not one of this query's.
+ */
 export function decodePageToken(
   token: string,
   fingerprint: string,
   specs: readonly SortKeySpec[],
+  errors: PageTokenErrors = {},
 ): SortKeyValues {
+  const invalidToken = (message: string) =>
+    new AppError('invalid_argument', errors.reason ?? 'INVALID_PAGE_TOKEN', message);
   if (token.length > MAX_TOKEN_LENGTH || !/^[A-Za-z0-9_-]+$/.test(token)) {
     throw invalidToken('Invalid page token, could not base64-decode');
   }
@@ -191,7 +194,7 @@ export function decodePageToken(
   }
   if (q !== fingerprint) {
     throw invalidToken(
-      'Invalid page token: it belongs to a different search (experiment ids, view type, filter or order_by changed)',
+      `Invalid page token: it belongs to a different search (${errors.boundTo ?? 'filter or order_by'} changed)`,
     );
   }
   const keys: unknown[] = k;
@@ -212,13 +215,23 @@ const CASTS: Record<SortValueType, string> = {
  * `k0 > a0 OR (k0 = a0 AND k1 < a1) OR ...` so that each column keeps its own direction. A
  * value whose rank is not 0 (missing or NaN) equals every other value of its rank, so it
  * adds neither an equality nor a strict comparison.
+ *
+ * With `seek`, a first column that is a plain value also gets the bound `k0 >= a0` (`<=` when
+ * descending) in front: implied by the disjunction, but one an index on that column can start
+ * its scan from, so that a deep page does not read every row before it.
  */
 export function keysetCondition(
   columns: readonly SortColumn[],
   ref: (index: number) => string,
   after: SortKeyValues,
   params: SqlParams,
+  seek = false,
 ): string {
+  const first = columns[0];
+  const bound =
+    seek && first !== undefined && first.type !== 'rank' && first.rankColumn === undefined
+      ? `${ref(0)} ${first.descending ? '<=' : '>='} ${params.add(after[0], CASTS[first.type])}`
+      : null;
   const disjuncts: string[] = [];
   const equalities: string[] = [];
   columns.forEach((column, i) => {
@@ -228,13 +241,15 @@ export function keysetCondition(
     disjuncts.push([...equalities, `${ref(i)} ${op} ${placeholder}`].join(' AND '));
     equalities.push(`${ref(i)} = ${placeholder}`);
   });
-  return disjuncts.length === 0 ? 'FALSE' : disjuncts.map((d) => `(${d})`).join('\n     OR ');
+  if (disjuncts.length === 0) return 'FALSE';
+  const expanded = disjuncts.map((d) => `(${d})`).join('\n     OR ');
+  return bound === null ? expanded : `${bound}\n  AND (${expanded})`;
 }
 
 /**
  * `SELECT <id>, sk0, sk1... FROM (<inner>) q [WHERE <keyset>] ORDER BY ... LIMIT <max + 1>`:
  * the inner query computes the typed sort keys, the outer one pages on them and returns them
- * as text, so that doubles and bigints reach the token exactly.
+ * as text, so that doubles and bigints reach the token exactly. `seek`: see keysetCondition.
  */
 export function pagedQuery(q: {
   idExpr: string;
@@ -245,13 +260,16 @@ export function pagedQuery(q: {
   after: SortKeyValues | null;
   params: SqlParams;
   maxResults: number;
+  seek?: boolean;
 }): string {
   const inner = [
     `SELECT ${[`${q.idExpr} AS id`, ...q.columns.map((c, i) => `${c.expr} AS k${i}`)].join(',\n         ')}`,
     `  FROM ${q.from}`,
     ...(q.where.length > 0 ? [` WHERE ${q.where.join('\n   AND ')}`] : []),
   ].join('\n');
-  const keyset = q.after ? `\nWHERE ${keysetCondition(q.columns, (i) => `q.k${i}`, q.after, q.params)}` : '';
+  const keyset = q.after
+    ? `\nWHERE ${keysetCondition(q.columns, (i) => `q.k${i}`, q.after, q.params, q.seek)}`
+    : '';
   const order = q.columns.map((c, i) => `q.k${i} ${c.descending ? 'DESC' : 'ASC'}`).join(', ');
   const select = [`q.id::text AS ${q.idName}`, ...q.columns.map((_, i) => `q.k${i}::text AS sk${i}`)].join(
     ', ',

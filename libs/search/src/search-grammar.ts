@@ -2,8 +2,8 @@ import { AppError } from '@cairn/rpc';
 import { type ComparatorToken, excerpt, SearchSyntaxError, type ValueToken } from './filter-scanner';
 
 /*
- * Comparator sets, value coercions and error conversion shared by the run and experiment
- * grammars. Messages reuse MLflow's wording (mlflow/utils/search_utils.py) where it has one.
+ * Comparator sets, value coercions and error conversion shared by the search grammars.
+ * Messages reuse MLflow's wording (mlflow/utils/search_utils.py) where it has one.
  */
 
 export type NumericComparator = '=' | '!=' | '>' | '>=' | '<' | '<=';
@@ -20,21 +20,22 @@ export const NULL_COMPARATORS: readonly NullComparator[] = ['IS NULL', 'IS NOT N
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
-/** MLflow's view types for search. */
-export type ViewTypeName = 'ACTIVE_ONLY' | 'DELETED_ONLY' | 'ALL';
+/** The reason of a rejected filter unless a service names its own (the registry says INVALID_PARAMETER_VALUE). */
+export const INVALID_FILTER = 'INVALID_FILTER';
 
-export function filterError(message: string, position: number): AppError {
-  return new AppError('invalid_argument', 'INVALID_FILTER', `${message} (at position ${position})`, {
+/** An invalid_argument AppError naming the 0-based position of the problem. */
+export function filterError(message: string, position: number, reason: string = INVALID_FILTER): AppError {
+  return new AppError('invalid_argument', reason, `${message} (at position ${position})`, {
     position: String(position),
   });
 }
 
-/** Runs a parser, turning its positioned syntax errors into INVALID_FILTER application errors. */
-export function withFilterErrors<T>(parse: () => T): T {
+/** Runs a parser, turning its positioned syntax errors into invalid_argument application errors. */
+export function withFilterErrors<T>(parse: () => T, reason: string = INVALID_FILTER): T {
   try {
     return parse();
   } catch (err) {
-    if (err instanceof SearchSyntaxError) throw filterError(err.message, err.position);
+    if (err instanceof SearchSyntaxError) throw filterError(err.message, err.position, reason);
     throw err;
   }
 }
