@@ -55,6 +55,7 @@ export async function modelsFixture(prefix: string): Promise<ModelsFixture> {
     unitOfWork: (work) => uow.run(work),
     policyOf: (m, id) => policyOf(m, SCHEMA, id),
     runInputsOf: async (m, runId) => (await runs.find(m, runId))?.datasetInputs,
+    runOf: (m, runId) => runs.find(m, runId),
   });
   return {
     db,

@@ -31,8 +31,9 @@ function migrationNames(blueprint: ServiceBlueprint): string[] {
 /**
  * What every Cairn service must do, checked against its real blueprint on a real Postgres:
  * start to ready in its own schema, serve probes and gRPC health, and migrate down and up.
+ * `extraEnv` holds settings of the service's own (e.g. where it keeps local files).
  */
-export function describeServiceContract(blueprint: ServiceBlueprint): void {
+export function describeServiceContract(blueprint: ServiceBlueprint, extraEnv: NodeJS.ProcessEnv = {}): void {
   describe(`${blueprint.service} service contract`, () => {
     let db: TestDatabase;
     let svc: RunningService;
@@ -47,6 +48,7 @@ export function describeServiceContract(blueprint: ServiceBlueprint): void {
         [`${prefix}_HTTP_PORT`]: String(await freePort()),
         CAIRN_BIND_HOST: '127.0.0.1',
         LOG_LEVEL: 'warn',
+        ...extraEnv,
       };
       svc = await startService(blueprint, env);
     });

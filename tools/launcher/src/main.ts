@@ -122,6 +122,8 @@ class Launcher {
           DATABASE_URL: databaseUrl,
           CAIRN_HOME: home,
           CAIRN_ARTIFACT_ROOT: env.CAIRN_ARTIFACT_ROOT || artifactRoot,
+          // The registry's generated audit checkpoint key lives with the platform's data.
+          CAIRN_REGISTRY_AUDIT_KEY_DIR: env.CAIRN_REGISTRY_AUDIT_KEY_DIR || path.join(home, 'keys'),
           [`${prefix}_GRPC_PORT`]: spec.grpcPort,
           [`${prefix}_HTTP_PORT`]: spec.httpPort,
         },

@@ -114,6 +114,9 @@ describe('npm start (embedded platform)', () => {
         health: 'SERVING',
       });
     }
+    // The registry's generated audit key lives with the platform's data, owner-only.
+    const auditKey = await stat(path.join(home, 'keys', 'registry-audit-ed25519.pem'));
+    expect(auditKey.mode & 0o077).toBe(0);
     // Logs are JSON, prefixed with the service name.
     expect(p.output.some((l) => /^tracking\s+\| \{"level":/.test(l))).toBe(true);
 
@@ -174,7 +177,14 @@ describe('npm start (embedded platform)', () => {
       {},
     );
     client.close();
-    expect(info.appliedMigrations).toEqual(['Baseline1764000000000', 'MessagingTables1764100000000']);
+    expect(info.appliedMigrations).toEqual([
+      'Baseline1764000000000',
+      'MessagingTables1764100000000',
+      'RegistryTables1764210000000',
+      'AuditLog1764220000000',
+      'Webhooks1764230000000',
+      'SearchIndexes1764240000000',
+    ]);
     await stop(p);
   });
 

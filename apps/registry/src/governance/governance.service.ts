@@ -11,7 +11,12 @@ import type { AuditTrail } from '../persistence/audit-trail.port';
 import type { RunProjection } from '../runs/run-projection';
 import type { VersionVerification, VersionVerifier } from '../signing/version-verifier';
 import { BIGINT_PAGE_KEY, decodePageToken, encodePageToken } from '../validation/page-token';
-import { parseVersion, validateAlias, validateModelName } from '../validation/registry-validation';
+import {
+  parseVersion,
+  validateAlias,
+  validateComment,
+  validateModelName,
+} from '../validation/registry-validation';
 import { evaluateGates, type GateInputs, type GateResult } from './gates';
 import {
   DEFAULT_POLICY,
@@ -63,23 +68,12 @@ export interface TransitionAsk {
   comment: string;
 }
 
-const MAX_COMMENT = 5000;
 const DEFAULT_LIST_RESULTS = 100;
 const MAX_LIST_RESULTS = 1000;
 const SWEEP_BATCH = 100;
 
 const position = (t: Target): RegistryPosition =>
   t.kind === 'stage' ? { kind: 'stage', stage: t.stage } : { kind: 'alias', alias: t.alias };
-
-function validateComment(comment: string): void {
-  if (comment.length > MAX_COMMENT) {
-    throw new AppError(
-      'invalid_argument',
-      'INVALID_PARAMETER_VALUE',
-      `comment must be at most ${MAX_COMMENT} characters, got ${comment.length}`,
-    );
-  }
-}
 
 function closed(r: TransitionRequestRecord): AppError {
   return r.status === 'EXPIRED'

@@ -5,10 +5,12 @@ import { AppError } from '@cairn/rpc';
 import { outboxRecordOf } from '@cairn/service-runtime';
 import { describeTarget, isProtected, type ModelPolicy, type Target } from '../governance/model-policy';
 import type { AuditTrail } from '../persistence/audit-trail.port';
+import type { ProjectedRun } from '../runs/run-projection';
 import { isUniqueViolation } from '@cairn/persistence';
 import {
   parseVersion,
   validateAlias,
+  validateComment,
   validateDescription,
   validateModelName,
   validateTag,
@@ -47,7 +49,27 @@ export interface ModelsServiceDeps {
   policyOf: (m: EntityManager, modelId: string) => Promise<ModelPolicy>;
   /** The source run's dataset inputs, for ModelPromoted (from the run projection). */
   runInputsOf: (m: EntityManager, runId: string) => Promise<DatasetInput[] | undefined>;
+  /** The source run as the run projection knows it, for lineage. */
+  runOf: (m: EntityManager, runId: string) => Promise<ProjectedRun | undefined>;
   now?: () => number;
+}
+
+/** Where a version is deployed (from the orchestrator's deployment events). */
+export interface DeploymentLineageRecord {
+  deploymentId: string;
+  target: string;
+  status: string;
+  updatedAt: number;
+}
+
+/** Deployment → model version → run → dataset inputs → pipeline run, as far as the registry knows. */
+export interface VersionLineage {
+  version: ModelVersionRecord;
+  /** Undefined for a version registered from a source URI, or whose RunFinished has not arrived. */
+  run?: ProjectedRun;
+  datasetInputs: DatasetInput[];
+  pipelineRunId: string | null;
+  deployments: DeploymentLineageRecord[];
 }
 
 const ACTIVE_STAGES: readonly Stage[] = ['Staging', 'Production'];
@@ -277,6 +299,20 @@ export class ModelsService {
     return this.d.repository.getVersion(m, model, n);
   }
 
+  async lineage(m: EntityManager, name: string, version: string): Promise<VersionLineage> {
+    const v = await this.getVersion(m, name, version);
+    const run = v.runId ? await this.d.runOf(m, v.runId) : undefined;
+    return {
+      version: v,
+      run,
+      datasetInputs: run?.datasetInputs ?? [],
+      pipelineRunId: run?.pipelineRunId ?? null,
+      // Deployments come from the orchestrator's DeploymentSucceeded/Failed events, which the
+      // registry does not consume yet (a later issue projects them); until then there are none.
+      deployments: [],
+    };
+  }
+
   async latestVersions(m: EntityManager, name: string, stages: Stage[]): Promise<ModelVersionRecord[]> {
     validateModelName(name);
     const model = await this.d.repository.getModel(m, name);
@@ -503,6 +539,7 @@ export class ModelsService {
   ): Promise<ModelVersionRecord> {
     validateModelName(name);
     const n = parseVersion(version);
+    validateComment(comment);
     return this.d.unitOfWork(async (tx) => {
       const model = await this.d.repository.getModel(tx.manager, name, true);
       const policy = await this.d.policyOf(tx.manager, model.modelId);

@@ -8,8 +8,14 @@ import { outboxRecordOf } from '@cairn/service-runtime';
 import type { AuditTrail } from '../persistence/audit-trail.port';
 import { computeManifest } from '../signing/artifact-manifest';
 import { resolveModelSource } from '../signing/model-source';
-import type { ArtifactSignature, SigningKeyring } from '../signing/signing-keyring';
-import { validateDescription, validateModelName, validateTag } from '../validation/registry-validation';
+import { type ArtifactSignature, signatureRefused, type SigningKeyring } from '../signing/signing-keyring';
+import {
+  validateDescription,
+  validateModelName,
+  validateRunId,
+  validateRunLink,
+  validateTag,
+} from '../validation/registry-validation';
 import type { ModelsRepository, ModelVersionRecord, TagRecord } from './models.repository';
 
 export interface RegistrationDeps {
@@ -90,8 +96,15 @@ export class RegistrationService {
         "Missing value for required parameter 'source'.",
       );
     }
+    validateRunId(input.runId);
     for (const t of input.tags) validateTag(t.key, t.value);
+    validateRunLink(input.runLink);
     validateDescription(input.description);
+    if (input.signature) {
+      // What can be checked before the digest exists is checked now, not after the hashing.
+      const check = this.d.keyring.checkSignature(input.signature);
+      if (!check.ok) throw signatureRefused(check, input.signature.keyId);
+    }
     const resolved = await resolveModelSource(input.source, {
       store: this.d.store,
       runArtifactUri: (runId) => this.d.runArtifactUri(this.d.ds.manager, runId),

@@ -4,6 +4,7 @@ import { AppError } from '@cairn/rpc';
 import {
   type ArtifactSignature,
   createSigningKeyring,
+  signatureRefused,
   type SigningSettings,
   signingSettings,
 } from './signing-keyring';
@@ -128,6 +129,41 @@ describe('signing keyring: sign and verify', () => {
     expect(verifyOnly.signingKeyId).toBeUndefined();
     expect(reasonThrownBy(() => verifyOnly.sign(DIGEST))).toBe('SIGNING_KEY_NOT_CONFIGURED');
     expect(verifyOnly.verify(DIGEST, keyring.sign(DIGEST))).toEqual({ ok: true, keyId: 'registry-2025' });
+  });
+});
+
+describe('signing keyring: checking a signature before its digest is known', () => {
+  const keyring = createSigningKeyring({
+    CAIRN_REGISTRY_SIGNING_PUBLIC_KEYS: JSON.stringify({ 'ci-2024': CLIENT.publicPem }),
+  });
+  const signed: ArtifactSignature = {
+    algorithm: 'Ed25519',
+    keyId: 'ci-2024',
+    value: createSigningKeyring({
+      CAIRN_REGISTRY_SIGNING_KEY: CLIENT.privatePem,
+      CAIRN_REGISTRY_SIGNING_KEY_ID: 'ci-2024',
+    }).sign(DIGEST).value,
+  };
+
+  it('accepts a well-formed signature by a known key, whatever it signs', () => {
+    expect(keyring.checkSignature(signed)).toEqual({ ok: true, keyId: 'ci-2024' });
+    // The digest decides later.
+    expect(keyring.verify(OTHER_DIGEST, signed)).toMatchObject({ ok: false, reason: 'BAD_SIGNATURE' });
+  });
+
+  it('refuses what no digest could make valid, as errors with the same reasons', () => {
+    const cases: Array<[ArtifactSignature, string, string]> = [
+      [{ ...signed, keyId: 'stranger' }, 'UNKNOWN_KEY', 'failed_precondition'],
+      [{ ...signed, algorithm: 'RSA' }, 'UNSUPPORTED_ALGORITHM', 'invalid_argument'],
+      [{ ...signed, value: 'c2hvcnQ=' }, 'MALFORMED_SIGNATURE', 'invalid_argument'],
+      [{ ...signed, keyId: 'bad key' }, 'MALFORMED_SIGNATURE', 'invalid_argument'],
+    ];
+    for (const [signature, reason, kind] of cases) {
+      const check = keyring.checkSignature(signature);
+      expect(check).toMatchObject({ ok: false, reason });
+      if (check.ok) continue;
+      expect(signatureRefused(check, signature.keyId)).toMatchObject({ reason, kind });
+    }
   });
 });
 

@@ -2,7 +2,7 @@ import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 
 import { z } from 'zod';
 import type { ArtifactStore } from '@cairn/artifacts';
 import { ConfigError, type ConfigIssue } from '@cairn/config';
-import { AppError } from '@cairn/rpc';
+import { AppError, type AppErrorKind } from '@cairn/rpc';
 import {
   type ArtifactManifest,
   computeManifest,
@@ -63,6 +63,23 @@ export type ArtifactVerification =
       change?: 'added' | 'removed' | 'modified';
       manifest?: ArtifactManifest;
     };
+
+type SignatureFailure = Extract<SignatureVerification, { ok: false }>;
+
+/** An unknown key may become known (it is configuration); the other failures are the request's. */
+const FAILURE_KIND: Record<SignatureFailureReason, AppErrorKind> = {
+  UNKNOWN_KEY: 'failed_precondition',
+  BAD_SIGNATURE: 'invalid_argument',
+  MALFORMED_SIGNATURE: 'invalid_argument',
+  UNSUPPORTED_ALGORITHM: 'invalid_argument',
+};
+
+/** A signature the keyring refused, as an error whose reason code is the keyring's reason. */
+export function signatureRefused(failure: SignatureFailure, keyId: string): AppError {
+  return new AppError(FAILURE_KIND[failure.reason], failure.reason, failure.message, {
+    keyId: String(keyId).slice(0, 128),
+  });
+}
 
 /** What was recorded at signing time: the digest alone, or the whole manifest (to name the changed file). */
 export type RecordedManifest = string | ArtifactManifest;
@@ -151,6 +168,31 @@ export class SigningKeyring {
 
   verify(digest: string, signature: ArtifactSignature): SignatureVerification {
     if (!MANIFEST_DIGEST.test(digest)) throw invalidDigest(digest);
+    const found = this.keyFor(signature);
+    if (!found.ok) return found;
+    const { keyId, value } = signature;
+    if (!verify(null, Buffer.from(digest, 'utf8'), found.key, Buffer.from(value, 'base64'))) {
+      return {
+        ok: false,
+        reason: 'BAD_SIGNATURE',
+        message: `The signature by key ${JSON.stringify(keyId)} does not match ${digest}`,
+      };
+    }
+    return { ok: true, keyId };
+  }
+
+  /**
+   * Every check of `verify` that needs no digest (algorithm, shape, a known key), so that a
+   * client's signature can be refused at once, before registration has computed the digest.
+   */
+  checkSignature(signature: ArtifactSignature): SignatureVerification {
+    const found = this.keyFor(signature);
+    return found.ok ? { ok: true, keyId: signature.keyId } : found;
+  }
+
+  private keyFor(
+    signature: ArtifactSignature,
+  ): { ok: true; key: KeyObject } | { ok: false; reason: SignatureFailureReason; message: string } {
     if (typeof signature !== 'object' || signature === null) {
       return {
         ok: false,
@@ -185,14 +227,7 @@ export class SigningKeyring {
         message: `Key ${JSON.stringify(keyId)} is not among the registry's public keys (CAIRN_REGISTRY_SIGNING_PUBLIC_KEYS)`,
       };
     }
-    if (!verify(null, Buffer.from(digest, 'utf8'), key, Buffer.from(value, 'base64'))) {
-      return {
-        ok: false,
-        reason: 'BAD_SIGNATURE',
-        message: `The signature by key ${JSON.stringify(keyId)} does not match ${digest}`,
-      };
-    }
-    return { ok: true, keyId };
+    return { ok: true, key };
   }
 
   /**

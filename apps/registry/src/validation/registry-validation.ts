@@ -23,6 +23,13 @@ export function missingValue(field: string): AppError {
   return invalid('MISSING_PARAMETER', `Missing value for required parameter '${field}'.`);
 }
 
+/** Postgres text cannot hold NUL: refused here, rather than failing as an internal error. */
+function refuseNul(value: string, field: string): void {
+  if (value.includes('\u0000')) {
+    throw invalid('INVALID_PARAMETER_VALUE', `'${field}' must not contain NUL characters.`, { field });
+  }
+}
+
 export function validateModelName(name: string, field = 'name'): void {
   if (name === '') throw missingValue(field);
   if (name.length > MAX_MODEL_NAME_LENGTH) {
@@ -77,6 +84,7 @@ export function validateTag(key: string, value: string): void {
       `Tag value for '${key}' had length ${value.length}, which exceeded length limit of ${MAX_TAG_VALUE_LENGTH}`,
     );
   }
+  refuseNul(value, 'value');
 }
 
 export function validateDescription(description: string): void {
@@ -86,6 +94,7 @@ export function validateDescription(description: string): void {
       `Description had length ${description.length}, which exceeded length limit of ${MAX_DESCRIPTION_LENGTH}`,
     );
   }
+  refuseNul(description, 'description');
 }
 
 /** MLflow's `_validate_model_alias_name`. */
@@ -112,4 +121,46 @@ export function validateAlias(alias: string): void {
   if (RESERVED_VERSION_ALIAS.test(alias)) {
     throw invalid('INVALID_PARAMETER_VALUE', `Version alias name '${alias}' is reserved.`, { alias });
   }
+}
+
+/** The tracking service's run-id rule (MLflow's own ids are 32 hex digits). */
+const RUN_ID = /^[a-zA-Z0-9][\w-]{0,255}$/;
+/** MLflow's `model_versions.run_link` is a VARCHAR(500). */
+export const MAX_RUN_LINK_LENGTH = 500;
+/** Transition comments (they become audit reasons, which hold up to 10,000 characters). */
+export const MAX_COMMENT_LENGTH = 5_000;
+
+/** An optional run id (empty: none). */
+export function validateRunId(runId: string, field = 'run_id'): void {
+  if (runId !== '' && !RUN_ID.test(runId)) {
+    throw invalid(
+      'INVALID_PARAMETER_VALUE',
+      `Invalid value '${runId.slice(0, 40)}' for parameter '${field}'.`,
+      {
+        [field]: runId.slice(0, 256),
+      },
+    );
+  }
+}
+
+export function validateRunLink(runLink: string): void {
+  if (runLink.length > MAX_RUN_LINK_LENGTH) {
+    throw invalid(
+      'INVALID_PARAMETER_VALUE',
+      `Run link had length ${runLink.length}, which exceeded length limit of ${MAX_RUN_LINK_LENGTH}`,
+    );
+  }
+  if (CONTROL.test(runLink)) {
+    throw invalid('INVALID_PARAMETER_VALUE', 'Run link must not contain control characters.');
+  }
+}
+
+export function validateComment(comment: string, field = 'comment'): void {
+  if (comment.length > MAX_COMMENT_LENGTH) {
+    throw invalid(
+      'INVALID_PARAMETER_VALUE',
+      `'${field}' had length ${comment.length}, which exceeded length limit of ${MAX_COMMENT_LENGTH}`,
+    );
+  }
+  refuseNul(comment, field);
 }

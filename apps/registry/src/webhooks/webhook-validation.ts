@@ -130,4 +130,3 @@ export function validateWebhookId(id: string): void {
   }
   if (!UUID.test(id)) throw webhookNotFound(id);
 }
-
