@@ -116,8 +116,8 @@ export async function benchAuditVerify(databaseUrl: string): Promise<{ entries: 
   }
 }
 
-async function main(): Promise<void> {
-  await startRunPostgres();
+/** A fresh database with the audit tables only, the 100,000-entry chain and its verification (ms). */
+export async function benchAuditVerifyOnFreshDatabase(): Promise<{ entries: number; ms: number }> {
   const db = await createTestDatabase('bench_audit');
   try {
     const ds = createDataSource({
@@ -132,10 +132,18 @@ async function main(): Promise<void> {
     } finally {
       await ds.destroy();
     }
-    const { ms } = await benchAuditVerify(db.url);
-    console.log(`registry.audit_verify_100k_entries: ${ms} ms`);
+    return await benchAuditVerify(db.url);
   } finally {
     await db.drop();
+  }
+}
+
+async function main(): Promise<void> {
+  await startRunPostgres();
+  try {
+    const { ms } = await benchAuditVerifyOnFreshDatabase();
+    console.log(`registry.audit_verify_100k_entries: ${ms} ms`);
+  } finally {
     await stopRunPostgres();
   }
 }
