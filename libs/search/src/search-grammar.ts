@@ -17,6 +17,18 @@ export const STRING_COMPARATORS: readonly StringComparator[] = ['!=', '=', 'LIKE
 export const LIST_COMPARATORS: readonly ListComparator[] = ['IN', 'NOT IN'];
 export const NULL_COMPARATORS: readonly NullComparator[] = ['IS NULL', 'IS NOT NULL'];
 
+/** The SQL operator of each scalar comparator (values always go in as parameters). */
+export const SQL_OPS: Readonly<Record<NumericComparator | StringComparator, string>> = {
+  '=': '=',
+  '!=': '<>',
+  '>': '>',
+  '>=': '>=',
+  '<': '<',
+  '<=': '<=',
+  LIKE: 'LIKE',
+  ILIKE: 'ILIKE',
+};
+
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 

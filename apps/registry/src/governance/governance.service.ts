@@ -484,7 +484,7 @@ export class GovernanceService {
     let expired = 0;
     for (const due of await this.d.requests.dueForExpiry(this.d.reader, this.now(), SWEEP_BATCH)) {
       const done = await this.d.unitOfWork(async (tx) => {
-        const model = await this.d.requests.lockModel(tx.manager, due.modelId);
+        const model = await this.d.repository.lockModelById(tx.manager, due.modelId);
         if (!model) return false;
         const now = this.now();
         const r = await this.d.requests.find(tx.manager, due.requestId, now, true);
@@ -516,7 +516,7 @@ export class GovernanceService {
     if (modelId === undefined) throw requestNotFound(requestId);
     let refused: AppError | undefined;
     const value = await this.d.unitOfWork(async (tx): Promise<T | undefined> => {
-      const model = await this.d.requests.lockModel(tx.manager, modelId);
+      const model = await this.d.repository.lockModelById(tx.manager, modelId);
       if (!model) throw requestNotFound(requestId);
       const now = this.now();
       const r = await this.d.requests.find(tx.manager, requestId, now, true);
@@ -627,7 +627,7 @@ export class GovernanceService {
     }
     return this.d.unitOfWork(async (tx) => {
       const m = tx.manager;
-      const model = await this.d.requests.lockModel(m, r0.modelId);
+      const model = await this.d.repository.lockModelById(m, r0.modelId);
       if (!model) return false;
       const now = this.now();
       const r = await this.d.requests.find(m, requestId, now, true);

@@ -204,34 +204,6 @@ export class TransitionRequestsRepository {
     return row?.model_id;
   }
 
-  /** Locks a model row by id (the name may have changed since the request was read). */
-  async lockModel(m: EntityManager, modelId: string): Promise<RegisteredModelRow | undefined> {
-    const [row] = await m.query<
-      Array<{
-        model_id: string;
-        name: string;
-        description: string;
-        created_by: string;
-        creation_time: string;
-        last_updated_time: string;
-      }>
-    >(
-      `SELECT model_id::text, name, description, created_by, creation_time, last_updated_time
-         FROM ${this.s}.registered_models WHERE model_id = $1 FOR UPDATE`,
-      [modelId],
-    );
-    return row
-      ? {
-          modelId: row.model_id,
-          name: row.name,
-          description: row.description,
-          createdBy: row.created_by,
-          creationTime: Number(row.creation_time),
-          lastUpdatedTime: Number(row.last_updated_time),
-        }
-      : undefined;
-  }
-
   /** The open request for this version and target, if any (expired ones included: the caller closes them). */
   async findOpen(
     m: EntityManager,

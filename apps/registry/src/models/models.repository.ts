@@ -175,6 +175,16 @@ export class ModelsRepository {
     return row ? toModel(row) : undefined;
   }
 
+  /** The model row by id, locked for the rest of the transaction (its name may have changed meanwhile). */
+  async lockModelById(m: EntityManager, modelId: string): Promise<RegisteredModelRow | undefined> {
+    const [row] = await m.query<ModelRow[]>(
+      `SELECT model_id::text, name, description, created_by, creation_time, last_updated_time
+         FROM ${this.s}.registered_models WHERE model_id = $1 FOR UPDATE`,
+      [modelId],
+    );
+    return row ? toModel(row) : undefined;
+  }
+
   /** The model row, locked for the rest of the transaction when `lock`: stage and alias changes serialize here. */
   async getModel(m: EntityManager, name: string, lock = false): Promise<RegisteredModelRow> {
     const found = await this.findModel(m, name, lock);

@@ -29,6 +29,7 @@ import {
   validateMaxResults,
   type ValueToken,
   withFilterErrors,
+  SQL_OPS,
 } from '@cairn/search';
 import type {
   ModelsRepository,
@@ -91,16 +92,6 @@ const VERSIONS_DEFAULT_MAX_RESULTS = 10_000;
 const VERSIONS_MAX_RESULTS = 200_000;
 
 const ENTITY_TYPES = ['attribute', 'tag', 'tags'] as const;
-const SQL_OPS = {
-  '=': '=',
-  '!=': '<>',
-  '>': '>',
-  '>=': '>=',
-  '<': '<',
-  '<=': '<=',
-  LIKE: 'LIKE',
-  ILIKE: 'ILIKE',
-} as const;
 /** Tag values are indexed by their first 256 characters (SearchIndexes1764240000000). */
 const TAG_PREFIX = 256;
 

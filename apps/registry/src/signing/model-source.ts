@@ -1,5 +1,6 @@
 import { type ArtifactStore, confineArtifactPath } from '@cairn/artifacts';
 import { AppError } from '@cairn/rpc';
+import { RUN_ID } from '../validation/registry-validation';
 
 /**
  * MLflow's limit: `model_versions.source` is a VARCHAR(500) in its SQL store, so no MLflow
@@ -8,8 +9,6 @@ import { AppError } from '@cairn/rpc';
 export const MAX_MODEL_SOURCE_LENGTH = 500;
 /** Deeper nesting than this is not a location anyone meant; it is an attack on a decoder. */
 const MAX_DECODE_ROUNDS = 8;
-/** The tracking service's run-id rule (apps/tracking validation); MLflow's own ids are 32 hex digits. */
-const RUN_ID = /^[a-zA-Z0-9][\w-]{0,255}$/;
 
 // C0 and C1 controls, DEL and NUL (MLflow's own check catches `%00`).
 // eslint-disable-next-line no-control-regex

@@ -123,8 +123,8 @@ export function validateAlias(alias: string): void {
   }
 }
 
-/** The tracking service's run-id rule (MLflow's own ids are 32 hex digits). */
-const RUN_ID = /^[a-zA-Z0-9][\w-]{0,255}$/;
+/** The tracking service's run-id rule (apps/tracking validation); MLflow's own ids are 32 hex digits. */
+export const RUN_ID = /^[a-zA-Z0-9][\w-]{0,255}$/;
 /** MLflow's `model_versions.run_link` is a VARCHAR(500). */
 export const MAX_RUN_LINK_LENGTH = 500;
 /** Transition comments (they become audit reasons, which hold up to 10,000 characters). */

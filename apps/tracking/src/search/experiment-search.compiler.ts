@@ -8,6 +8,7 @@ import {
   type SortColumn,
   SqlParams,
   validateMaxResults,
+  SQL_OPS,
 } from '@cairn/search';
 import { type ExperimentFilterClause, parseExperimentFilter } from './experiment-filter.parser';
 import { type ExperimentOrderByClause, parseExperimentOrderBy } from './order-by.parser';
@@ -41,17 +42,6 @@ const DEFAULT_ORDER: readonly ExperimentOrderByClause[] = [
   { key: 'creation_time', ascending: false },
   { key: 'experiment_id', ascending: true },
 ];
-
-const SQL_OPS = {
-  '=': '=',
-  '!=': '<>',
-  '>': '>',
-  '>=': '>=',
-  '<': '<',
-  '<=': '<=',
-  LIKE: 'LIKE',
-  ILIKE: 'ILIKE',
-} as const;
 
 function filterCondition(c: ExperimentFilterClause, s: string, p: SqlParams): string {
   switch (c.entity) {

@@ -11,6 +11,7 @@ import {
   SqlParams,
   type StringComparator,
   validateMaxResults,
+  SQL_OPS,
 } from '@cairn/search';
 import { parseRunOrderBy, type RunOrderByClause } from './order-by.parser';
 import { parseRunFilter, type RunFilterClause } from './run-filter.parser';
@@ -80,17 +81,6 @@ export function normalizeExperimentIds(ids: readonly string[]): string[] {
   }
   return [...out].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0));
 }
-
-const SQL_OPS = {
-  '=': '=',
-  '!=': '<>',
-  '>': '>',
-  '>=': '>=',
-  '<': '<',
-  '<=': '<=',
-  LIKE: 'LIKE',
-  ILIKE: 'ILIKE',
-} as const;
 
 type AttributeClause = Extract<RunFilterClause, { entity: 'attribute' }>;
 
