@@ -383,7 +383,9 @@ describe('KafkaEventBus (kafkajs) specifics', () => {
       () => (new Set([...handledA, ...handledB].map((m) => m.headers.ce_id)).size >= 4 ? true : undefined),
       60_000,
     );
-    expect(handledB.length).toBeGreaterThan(0);
+    // B joined the group (that is what revoked A's batch). Which member ends up handling the
+    // redelivered messages is the assignor's choice, so only their order and presence are asserted.
+    expect(subs[subs.length - 1].running).toBe(true);
     const all = firstDeliveries([...handledA, ...handledB]);
     for (const k of keys) expect(all.filter((m) => m.key === k).map(seqOf)).toEqual([0, 1]);
   });
