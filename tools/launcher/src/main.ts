@@ -124,6 +124,12 @@ class Launcher {
           CAIRN_ARTIFACT_ROOT: env.CAIRN_ARTIFACT_ROOT || artifactRoot,
           // The registry's generated audit checkpoint key lives with the platform's data.
           CAIRN_REGISTRY_AUDIT_KEY_DIR: env.CAIRN_REGISTRY_AUDIT_KEY_DIR || path.join(home, 'keys'),
+          // So does its generated artifact signing key (one registry here), unless one is given.
+          ...(env.CAIRN_REGISTRY_SIGNING_KEY
+            ? {}
+            : {
+                CAIRN_REGISTRY_SIGNING_KEY_DIR: env.CAIRN_REGISTRY_SIGNING_KEY_DIR || path.join(home, 'keys'),
+              }),
           [`${prefix}_GRPC_PORT`]: spec.grpcPort,
           [`${prefix}_HTTP_PORT`]: spec.httpPort,
         },

@@ -114,9 +114,11 @@ describe('npm start (embedded platform)', () => {
         health: 'SERVING',
       });
     }
-    // The registry's generated audit key lives with the platform's data, owner-only.
+    // The registry's generated audit and signing keys live with the platform's data, owner-only.
     const auditKey = await stat(path.join(home, 'keys', 'registry-audit-ed25519.pem'));
     expect(auditKey.mode & 0o077).toBe(0);
+    const signingKey = await stat(path.join(home, 'keys', 'registry-signing-ed25519.pem'));
+    expect(signingKey.mode & 0o777).toBe(0o600);
     // Logs are JSON, prefixed with the service name.
     expect(p.output.some((l) => /^tracking\s+\| \{"level":/.test(l))).toBe(true);
 

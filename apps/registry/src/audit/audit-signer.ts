@@ -1,16 +1,11 @@
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  type KeyObject,
-  sign,
-  verify,
-} from 'node:crypto';
-import { chmodSync, linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, positiveInt } from '@cairn/config';
+import { loadOrGenerateEd25519Pem, publicKeyId } from '../signing/local-key';
+
+export { publicKeyId };
 
 /**
  * Settings of the audit log's checkpoints (merge into the registry's extra settings).
@@ -58,12 +53,6 @@ function configError(setting: string, reason: string): ConfigError {
   return new ConfigError(SERVICE, [{ setting, reason }]);
 }
 
-/** The default key id: a fingerprint of the public key, stable across restarts. */
-export function publicKeyId(publicKey: KeyObject): string {
-  const der = publicKey.export({ type: 'spki', format: 'der' });
-  return `ed25519:${createHash('sha256').update(der).digest('hex').slice(0, 16)}`;
-}
-
 function parseEd25519Private(pem: string, setting: string): KeyObject {
   let key: KeyObject;
   try {
@@ -107,51 +96,6 @@ function parsePublicKeys(raw: string | undefined): Map<string, KeyObject> {
   return keys;
 }
 
-/**
- * Reads the generated key, or creates it. The file is written under a temporary name and
- * hard-linked into place, so two processes starting together never see a half-written key and
- * agree on one of the two (the second link fails with EEXIST and that process reads the winner).
- */
-function loadOrGenerateKey(dir: string): { key: KeyObject; file: string } {
-  const file = path.resolve(dir, GENERATED_KEY_FILE);
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const read = (): KeyObject | undefined => {
-    let pem: string;
-    try {
-      const st = statSync(file);
-      // Like ssh: a signing key others can read is not a secret any more; refuse, don't guess.
-      if ((st.mode & 0o077) !== 0) {
-        throw configError(
-          'CAIRN_REGISTRY_AUDIT_KEY_DIR',
-          `${file} is accessible by group or others (mode ${(st.mode & 0o777).toString(8)}); chmod 600 it`,
-        );
-      }
-      pem = readFileSync(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
-    return parseEd25519Private(pem, 'CAIRN_REGISTRY_AUDIT_KEY_DIR');
-  };
-  const existing = read();
-  if (existing) return { key: existing, file };
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const pem = privateKey.export({ type: 'pkcs8', format: 'pem' });
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  writeFileSync(tmp, pem, { mode: 0o600, flag: 'wx' });
-  chmodSync(tmp, 0o600); // the umask may have narrowed the mode further, never widened; be exact
-  try {
-    linkSync(tmp, file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  } finally {
-    unlinkSync(tmp);
-  }
-  const key = read();
-  if (!key) throw new Error(`could not create the audit signing key ${file}`);
-  return { key, file };
-}
-
 /** The checkpoint signer from settings; generates (once) a local key when none is configured. */
 export function createAuditSigner(settings: AuditSettings): AuditSigner {
   const configured = settings.CAIRN_REGISTRY_AUDIT_SIGNING_KEY;
@@ -173,9 +117,9 @@ export function createAuditSigner(settings: AuditSettings): AuditSigner {
     privateKey = parseEd25519Private(pem, setting);
     source = 'configured';
   } else {
-    const generated = loadOrGenerateKey(settings.CAIRN_REGISTRY_AUDIT_KEY_DIR);
-    privateKey = generated.key;
-    source = generated.file;
+    const setting = 'CAIRN_REGISTRY_AUDIT_KEY_DIR';
+    source = path.resolve(settings.CAIRN_REGISTRY_AUDIT_KEY_DIR, GENERATED_KEY_FILE);
+    privateKey = parseEd25519Private(loadOrGenerateEd25519Pem(source, setting), setting);
   }
   const publicKey = createPublicKey(privateKey);
   const keyId = settings.CAIRN_REGISTRY_AUDIT_SIGNING_KEY_ID ?? publicKeyId(publicKey);

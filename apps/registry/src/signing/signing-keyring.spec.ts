@@ -1,9 +1,14 @@
 import { createHash, generateKeyPairSync, verify as cryptoVerify, createPublicKey } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { ConfigError, loadConfig } from '@cairn/config';
 import { AppError } from '@cairn/rpc';
+import { publicKeyId } from './local-key';
 import {
   type ArtifactSignature,
   createSigningKeyring,
+  GENERATED_SIGNING_KEY_FILE,
   signatureRefused,
   type SigningSettings,
   signingSettings,
@@ -129,6 +134,96 @@ describe('signing keyring: sign and verify', () => {
     expect(verifyOnly.signingKeyId).toBeUndefined();
     expect(reasonThrownBy(() => verifyOnly.sign(DIGEST))).toBe('SIGNING_KEY_NOT_CONFIGURED');
     expect(verifyOnly.verify(DIGEST, keyring.sign(DIGEST))).toEqual({ ok: true, keyId: 'registry-2025' });
+  });
+});
+
+describe('signing keyring: a key generated in CAIRN_REGISTRY_SIGNING_KEY_DIR', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'cairn-signing-keyring-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is generated once (mode 0600), signs, and is the same key on the next start', () => {
+    const keyDir = path.join(dir, 'nested', 'keys');
+    const file = path.join(keyDir, GENERATED_SIGNING_KEY_FILE);
+    const first = createSigningKeyring({ CAIRN_REGISTRY_SIGNING_KEY_DIR: keyDir });
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(first.signingKeyId).toMatch(/^ed25519:[0-9a-f]{16}$/);
+    expect(first.keyIds()).toEqual([first.signingKeyId]);
+    const signature = first.sign(DIGEST);
+    expect(first.verify(DIGEST, signature)).toEqual({ ok: true, keyId: first.signingKeyId });
+
+    const second = createSigningKeyring({ CAIRN_REGISTRY_SIGNING_KEY_DIR: keyDir });
+    expect(second.signingKeyId).toBe(first.signingKeyId);
+    expect(second.verify(DIGEST, signature)).toEqual({ ok: true, keyId: first.signingKeyId });
+    expect(second.verify(OTHER_DIGEST, signature)).toMatchObject({ ok: false, reason: 'BAD_SIGNATURE' });
+  });
+
+  it('is named by CAIRN_REGISTRY_SIGNING_KEY_ID when that is given', () => {
+    const keyring = createSigningKeyring({
+      CAIRN_REGISTRY_SIGNING_KEY_DIR: dir,
+      CAIRN_REGISTRY_SIGNING_KEY_ID: 'local-1',
+    });
+    expect(keyring.signingKeyId).toBe('local-1');
+    expect(keyring.verify(DIGEST, keyring.sign(DIGEST))).toEqual({ ok: true, keyId: 'local-1' });
+  });
+
+  it('is refused when group or others can read it', () => {
+    createSigningKeyring({ CAIRN_REGISTRY_SIGNING_KEY_DIR: dir });
+    chmodSync(path.join(dir, GENERATED_SIGNING_KEY_FILE), 0o640);
+    const err = configError({ CAIRN_REGISTRY_SIGNING_KEY_DIR: dir });
+    expect(err.issues).toEqual([
+      expect.objectContaining({
+        setting: 'CAIRN_REGISTRY_SIGNING_KEY_DIR',
+        reason: expect.stringMatching(/accessible by group or others \(mode 640\); chmod 600 it/),
+      }),
+    ]);
+    expect(err.message).toContain('CAIRN_REGISTRY_SIGNING_KEY_DIR');
+  });
+
+  it('is neither used nor created when CAIRN_REGISTRY_SIGNING_KEY is set', () => {
+    const keyring = createSigningKeyring({
+      CAIRN_REGISTRY_SIGNING_KEY: NEW.privatePem,
+      CAIRN_REGISTRY_SIGNING_KEY_ID: 'registry-2025',
+      CAIRN_REGISTRY_SIGNING_KEY_DIR: path.join(dir, 'keys'),
+    });
+    expect(keyring.signingKeyId).toBe('registry-2025');
+    const signature = keyring.sign(DIGEST);
+    expect(
+      cryptoVerify(
+        null,
+        Buffer.from(DIGEST, 'utf8'),
+        createPublicKey(NEW.publicPem),
+        Buffer.from(signature.value, 'base64'),
+      ),
+    ).toBe(true);
+    expect(existsSync(path.join(dir, 'keys'))).toBe(false);
+  });
+
+  it('has the audit key id rule (the public key fingerprint), and must match a key listed under that id', () => {
+    const keyring = createSigningKeyring({ CAIRN_REGISTRY_SIGNING_KEY_DIR: dir });
+    const pem = readFileSync(path.join(dir, GENERATED_SIGNING_KEY_FILE), 'utf8');
+    const publicKey = createPublicKey(pem);
+    expect(keyring.signingKeyId).toBe(publicKeyId(publicKey));
+
+    const clash = configError({
+      CAIRN_REGISTRY_SIGNING_PUBLIC_KEYS: JSON.stringify({ [keyring.signingKeyId!]: NEW.publicPem }),
+      CAIRN_REGISTRY_SIGNING_KEY_DIR: dir,
+    });
+    expect(clash.issues).toEqual([
+      expect.objectContaining({
+        setting: 'CAIRN_REGISTRY_SIGNING_KEY_DIR',
+        reason: expect.stringMatching(/different public key/),
+      }),
+    ]);
+    const listed = createSigningKeyring({
+      CAIRN_REGISTRY_SIGNING_PUBLIC_KEYS: JSON.stringify({
+        [keyring.signingKeyId!]: publicKey.export({ type: 'spki', format: 'pem' }),
+      }),
+      CAIRN_REGISTRY_SIGNING_KEY_DIR: dir,
+    });
+    expect(listed.verify(DIGEST, keyring.sign(DIGEST))).toEqual({ ok: true, keyId: keyring.signingKeyId });
   });
 });
 

@@ -1,4 +1,5 @@
 import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
+import path from 'node:path';
 import { z } from 'zod';
 import type { ArtifactStore } from '@cairn/artifacts';
 import { ConfigError, type ConfigIssue } from '@cairn/config';
@@ -11,6 +12,7 @@ import {
   MANIFEST_DIGEST,
   manifestDigest,
 } from './artifact-manifest';
+import { loadOrGenerateEd25519Pem, publicKeyId } from './local-key';
 
 /** Key ids name keys in signatures, logs and settings: short, printable, no separators. */
 const KEY_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -20,6 +22,8 @@ const SIGNATURE_BASE64 = /^[A-Za-z0-9+/]{86}==$/;
 const SERVICE = 'registry';
 
 export const SIGNING_ALGORITHM = 'Ed25519';
+/** The key generated in CAIRN_REGISTRY_SIGNING_KEY_DIR. */
+export const GENERATED_SIGNING_KEY_FILE = 'registry-signing-ed25519.pem';
 
 /**
  * The registry's signing settings, keyed by environment variable, for the service's
@@ -32,8 +36,21 @@ export const signingSettings = z.object({
   CAIRN_REGISTRY_SIGNING_PUBLIC_KEYS: z.string().optional(),
   /** PKCS#8 PEM Ed25519 private key the registry signs its own manifests with. */
   CAIRN_REGISTRY_SIGNING_KEY: z.string().optional(),
-  /** The key id of CAIRN_REGISTRY_SIGNING_KEY; its public key is accepted implicitly. */
+  /**
+   * The key id of the signing key; its public key is accepted implicitly. Required with
+   * CAIRN_REGISTRY_SIGNING_KEY; for a generated key it defaults to `ed25519:` + the first 16 hex
+   * digits of the SHA-256 of the public key (SPKI DER).
+   */
   CAIRN_REGISTRY_SIGNING_KEY_ID: z.string().regex(KEY_ID, KEY_ID_RULE).optional(),
+  /**
+   * For a single replica (embedded mode, `npm start` sets it to `$CAIRN_HOME/keys`): without
+   * CAIRN_REGISTRY_SIGNING_KEY, the registry signs with `<dir>/registry-signing-ed25519.pem`,
+   * generated once (mode 0600) and reused after restarts. Unset by default, and leave it unset
+   * at scale: each replica would generate its own key, and the others, knowing only theirs,
+   * could not verify its signatures; configure CAIRN_REGISTRY_SIGNING_KEY (the same on every
+   * replica) instead. When CAIRN_REGISTRY_SIGNING_KEY is set, it wins and this is ignored.
+   */
+  CAIRN_REGISTRY_SIGNING_KEY_DIR: z.string().min(1).optional(),
 });
 export type SigningSettings = z.infer<typeof signingSettings>;
 
@@ -119,6 +136,21 @@ function privateKeyOf(pem: string): KeyObject | string {
     return `is not a valid private key (${describe(err)})`;
   }
   return key.asymmetricKeyType === 'ed25519' ? key : `is a ${key.asymmetricKeyType} key, not Ed25519`;
+}
+
+/** The key generated (once) in `file`, or the reason it cannot be used. */
+function generatedKeyOf(file: string, setting: string): KeyObject | string {
+  let pem: string;
+  try {
+    pem = loadOrGenerateEd25519Pem(file, setting);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.issues.map((issue) => issue.reason).join('; ');
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === undefined) throw err;
+    return `cannot read or create ${file} (${code})`;
+  }
+  const key = privateKeyOf(pem.trim());
+  return typeof key === 'string' ? `${file} ${key}` : key;
 }
 
 function invalidDigest(digest: string): AppError {
@@ -279,7 +311,9 @@ export class SigningKeyring {
 
 /**
  * The keyring from parsed settings. Every key is checked here, at start-up: a bad one throws
- * `ConfigError` naming its setting (and key id), never echoing key material.
+ * `ConfigError` naming its setting (and key id), never echoing key material. Without
+ * CAIRN_REGISTRY_SIGNING_KEY, a key is read from (or generated once in)
+ * CAIRN_REGISTRY_SIGNING_KEY_DIR when that is set.
  */
 export function createSigningKeyring(settings: SigningSettings): SigningKeyring {
   const issues: ConfigIssue[] = [];
@@ -309,35 +343,44 @@ export function createSigningKeyring(settings: SigningSettings): SigningKeyring 
   }
 
   let signingKey: { keyId: string; key: KeyObject } | undefined;
+  /** Signs with `key` and accepts its public key, unless `keyId` already names another key. */
+  const adopt = (key: KeyObject, keyId: string, idSetting: string): void => {
+    const own = createPublicKey(key);
+    const listed = publicKeys.get(keyId);
+    if (listed && !listed.equals(own)) {
+      issues.push({
+        setting: idSetting,
+        reason: `"${keyId}" names a different public key in CAIRN_REGISTRY_SIGNING_PUBLIC_KEYS`,
+      });
+    } else {
+      publicKeys.set(keyId, own);
+      signingKey = { keyId, key };
+    }
+  };
   const rawPrivate = settings.CAIRN_REGISTRY_SIGNING_KEY;
   const keyId = settings.CAIRN_REGISTRY_SIGNING_KEY_ID;
+  const keyDir = settings.CAIRN_REGISTRY_SIGNING_KEY_DIR;
   if (rawPrivate !== undefined && keyId === undefined) {
     issues.push({
       setting: 'CAIRN_REGISTRY_SIGNING_KEY_ID',
       reason: 'is required when CAIRN_REGISTRY_SIGNING_KEY is set',
     });
-  } else if (rawPrivate === undefined && keyId !== undefined) {
+  } else if (rawPrivate !== undefined && keyId !== undefined) {
+    const key = privateKeyOf(pemOf(rawPrivate));
+    if (typeof key === 'string') issues.push({ setting: 'CAIRN_REGISTRY_SIGNING_KEY', reason: key });
+    else adopt(key, keyId, 'CAIRN_REGISTRY_SIGNING_KEY_ID');
+  } else if (keyDir !== undefined) {
+    const setting = 'CAIRN_REGISTRY_SIGNING_KEY_DIR';
+    const file = path.resolve(keyDir, GENERATED_SIGNING_KEY_FILE);
+    const key = generatedKeyOf(file, setting);
+    if (typeof key === 'string') issues.push({ setting, reason: key });
+    else if (keyId !== undefined) adopt(key, keyId, 'CAIRN_REGISTRY_SIGNING_KEY_ID');
+    else adopt(key, publicKeyId(createPublicKey(key)), setting);
+  } else if (keyId !== undefined) {
     issues.push({
       setting: 'CAIRN_REGISTRY_SIGNING_KEY',
       reason: 'is required when CAIRN_REGISTRY_SIGNING_KEY_ID is set',
     });
-  } else if (rawPrivate !== undefined && keyId !== undefined) {
-    const key = privateKeyOf(pemOf(rawPrivate));
-    if (typeof key === 'string') {
-      issues.push({ setting: 'CAIRN_REGISTRY_SIGNING_KEY', reason: key });
-    } else {
-      const own = createPublicKey(key);
-      const listed = publicKeys.get(keyId);
-      if (listed && !listed.equals(own)) {
-        issues.push({
-          setting: 'CAIRN_REGISTRY_SIGNING_KEY_ID',
-          reason: `"${keyId}" names a different public key in CAIRN_REGISTRY_SIGNING_PUBLIC_KEYS`,
-        });
-      } else {
-        publicKeys.set(keyId, own);
-        signingKey = { keyId, key };
-      }
-    }
   }
   if (issues.length > 0) throw new ConfigError(SERVICE, issues);
   return new SigningKeyring(publicKeys, signingKey);
