@@ -99,6 +99,8 @@ describe('npm start (embedded platform)', () => {
   it('starts all five services to ready, serves probes and gRPC health, restarts a crashed service, and stops cleanly on SIGINT', async () => {
     const p = npmStart(env);
     await waitFor('the ready banner', () => readyLine(p), 150_000, 100);
+    // The banner's lines arrive as separate writes; its last one ends it.
+    await waitFor('the end of the banner', () => p.output.find((l) => l.includes('press Ctrl-C to stop')));
     expect(p.output.join('\n')).toContain(`gateway gRPC   localhost:${port('gateway', 'GRPC')}`);
     expect(p.output.join('\n')).toContain(`gateway HTTP   http://localhost:${port('gateway', 'HTTP')}`);
     expect(p.output.join('\n')).toContain(`data           ${home}`);
