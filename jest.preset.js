@@ -27,7 +27,14 @@ module.exports = {
         sourceMaps: 'inline',
       },
     ],
+    // jose ships ES modules only: Node (>= 20.19) requires them natively, Jest's CommonJS
+    // runtime does not, so they are compiled to CommonJS like our own sources.
+    '^.+/node_modules/jose/.+\\.js$': [
+      '@swc/jest',
+      { jsc: { parser: { syntax: 'ecmascript' }, target: 'es2022' }, module: { type: 'commonjs' } },
+    ],
   },
+  transformIgnorePatterns: ['/node_modules/(?!jose/)'],
   moduleFileExtensions: ['ts', 'js', 'json'],
   moduleNameMapper,
   testMatch: ['**/?(*.)+(spec|test).ts'],

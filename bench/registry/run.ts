@@ -15,7 +15,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { credentials, Metadata } from '@grpc/grpc-js';
+import { credentials } from '@grpc/grpc-js';
 import { TOPICS } from '@cairn/contracts';
 import { type EventBus, KafkaEventBus, PostgresEventBus } from '@cairn/messaging';
 import { registryV1 } from '@cairn/proto';
@@ -27,6 +27,7 @@ import {
   startKafkaMock,
   startRunPostgres,
   stopRunPostgres,
+  testIdentity,
   unaryApi,
   type UnaryApi,
   waitFor,
@@ -38,6 +39,8 @@ const SAMPLES = 200;
 const SIGNING_KEY = generateKeyPairSync('ed25519')
   .privateKey.export({ type: 'pkcs8', format: 'pem' })
   .toString();
+/** The gateway whose identity tokens the registry trusts (the acting principal of each call). */
+const GATEWAY = testIdentity();
 const WARMUP = 10;
 const PROMOTED = 'cairn.registry.model.promoted.v1';
 
@@ -74,6 +77,7 @@ async function startService(env: Record<string, string>, artifactRoot: string): 
       CAIRN_REGISTRY_SIGNING_KEY: SIGNING_KEY,
       CAIRN_REGISTRY_SIGNING_KEY_ID: 'bench',
       CAIRN_REGISTRY_AUDIT_KEY_DIR: path.join(artifactRoot, 'keys'),
+      ...GATEWAY.env,
       LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -85,11 +89,9 @@ async function startService(env: Record<string, string>, artifactRoot: string): 
     60_000,
     100,
   );
-  const as = (principal: string) => () => {
-    const md = new Metadata();
-    md.set('cairn-principal', principal);
-    return md;
-  };
+  // Tokens are reused until shortly before they expire, as a gateway would: the figures
+  // measure the registry, not the client signing a token per call.
+  const as = (principal: string) => () => GATEWAY.metadata({ principal, audience: 'registry' });
   const registryClient = new registryV1.ModelRegistryServiceClient(address, credentials.createInsecure());
   const governanceClient = new registryV1.GovernanceServiceClient(address, credentials.createInsecure());
   return {

@@ -16,18 +16,18 @@ import {
   type KafkaMock,
   startKafkaMock,
   type TestDatabase,
+  testIdentity,
   unaryApi,
   waitFor,
 } from '@cairn/testing';
 import { auditEntryHash } from '../src/audit/audit-chain';
-import { PRINCIPAL_METADATA_KEY } from '../src/identity/caller';
 import { RUN_PROJECTION_CONSUMER } from '../src/runs/run-finished.consumer';
 import { registryBlueprint } from '../src/registry.blueprint';
 
 /*
  * The registry as it is served: the real blueprint on a real Postgres, Kafka (librdkafka's mock
  * cluster) as the event bus, a filesystem artifact store in a temporary directory, driven over
- * gRPC the way the gateway drives it (the acting principal in `cairn-principal`). Runs become
+ * gRPC the way the gateway drives it (the acting principal in a signed identity token). Runs become
  * known to the registry only through RunFinished events on cairn.tracking, as in production.
  */
 
@@ -59,15 +59,19 @@ let bus: EventBus;
 let ds: DataSource;
 const clients: Array<{ close(): void }> = [];
 
-function principal(who?: string): () => Metadata {
-  return () => {
-    const md = new Metadata();
-    if (who !== undefined) md.set(PRINCIPAL_METADATA_KEY, who);
-    return md;
-  };
+/** The gateway whose identity tokens the registry trusts. */
+const gateway = testIdentity();
+
+type MetadataSource = () => Metadata | Promise<Metadata>;
+
+/** Calls as `who` (a token from the trusted gateway), or with no credentials at all. */
+function principal(who?: string): MetadataSource {
+  return async () =>
+    who === undefined ? new Metadata() : gateway.metadata({ principal: who, audience: 'registry' });
 }
 
-function apis(who?: string) {
+function apis(who?: string | MetadataSource) {
+  const metadata = typeof who === 'function' ? who : principal(who);
   const address = `127.0.0.1:${svc.grpcPort}`;
   const creds = credentials.createInsecure();
   const registry = new pb.ModelRegistryServiceClient(address, creds);
@@ -76,20 +80,10 @@ function apis(who?: string) {
   const governance = new pb.GovernanceServiceClient(address, creds);
   clients.push(registry, signing, audit, governance);
   return {
-    registry: unaryApi<pb.ModelRegistryServiceServer>(
-      registry,
-      pb.ModelRegistryServiceService,
-      pb,
-      principal(who),
-    ),
-    signing: unaryApi<pb.SigningServiceServer>(signing, pb.SigningServiceService, pb, principal(who)),
-    audit: unaryApi<pb.AuditServiceServer>(audit, pb.AuditServiceService, pb, principal(who)),
-    governance: unaryApi<pb.GovernanceServiceServer>(
-      governance,
-      pb.GovernanceServiceService,
-      pb,
-      principal(who),
-    ),
+    registry: unaryApi<pb.ModelRegistryServiceServer>(registry, pb.ModelRegistryServiceService, pb, metadata),
+    signing: unaryApi<pb.SigningServiceServer>(signing, pb.SigningServiceService, pb, metadata),
+    audit: unaryApi<pb.AuditServiceServer>(audit, pb.AuditServiceService, pb, metadata),
+    governance: unaryApi<pb.GovernanceServiceServer>(governance, pb.GovernanceServiceService, pb, metadata),
   };
 }
 
@@ -191,6 +185,7 @@ beforeAll(async () => {
     CAIRN_REGISTRY_SIGNING_KEY: pem(registryKey.privateKey, 'pkcs8'),
     CAIRN_REGISTRY_SIGNING_KEY_ID: 'registry-key',
     CAIRN_REGISTRY_SIGNING_PUBLIC_KEYS: JSON.stringify({ 'ci-key': pem(clientKey.publicKey, 'spki') }),
+    ...gateway.env,
   });
   bus = svc.app.get<EventBus>(EVENT_BUS);
   ds = svc.app.get(DataSource);
@@ -228,6 +223,93 @@ describe('registry API (gRPC, real Postgres, Kafka)', () => {
     expect(await failure(alice.registry.getRegisteredModel({ name: 'nobody' }))).toMatchObject({
       code: status.NOT_FOUND,
       reason: 'REGISTERED_MODEL_NOT_FOUND',
+    });
+  });
+
+  it('trusts only a valid identity token from its gateway, for the registry, and no bare header', async () => {
+    const token = (md: Metadata | Promise<Metadata>) => async () => md;
+    const withToken = (value: Promise<string>) =>
+      token(
+        value.then((t) => {
+          const md = new Metadata();
+          md.set('cairn-identity', t);
+          return md;
+        }),
+      );
+    const forger = testIdentity();
+    const cases: Array<[string, MetadataSource, string]> = [
+      [
+        'a token signed by another key',
+        token(forger.metadata({ principal: 'user:alice', audience: 'registry' })),
+        'IDENTITY_KEY_UNKNOWN',
+      ],
+      [
+        "another key's token claiming the gateway's key id",
+        withToken(
+          forger.token({ principal: 'user:alice', audience: 'registry' }).then((t) => {
+            const [, claims, sig] = t.split('.');
+            const header = Buffer.from(
+              JSON.stringify({ alg: 'EdDSA', kid: gateway.keyId, typ: 'JWT' }),
+            ).toString('base64url');
+            return `${header}.${claims}.${sig}`;
+          }),
+        ),
+        'IDENTITY_TOKEN_INVALID',
+      ],
+      [
+        'an expired token',
+        token(
+          gateway.metadata({
+            principal: 'user:alice',
+            audience: 'registry',
+            issuedAt: new Date(Date.now() - 120_000),
+          }),
+        ),
+        'IDENTITY_TOKEN_EXPIRED',
+      ],
+      [
+        'a token for tracking',
+        token(gateway.metadata({ principal: 'user:alice', audience: 'tracking' })),
+        'IDENTITY_TOKEN_WRONG_AUDIENCE',
+      ],
+      ['a garbled token', withToken(Promise.resolve('not-a-jwt')), 'IDENTITY_TOKEN_INVALID'],
+      [
+        'the retired cairn-principal header alone',
+        () => {
+          const md = new Metadata();
+          md.set('cairn-principal', 'user:alice');
+          return md;
+        },
+        'PRINCIPAL_REQUIRED',
+      ],
+    ];
+    for (const [what, metadata, reason] of cases) {
+      const api = apis(metadata);
+      expect({
+        what,
+        ...(await failure(api.registry.createRegisteredModel({ name: 'forged' }))),
+      }).toMatchObject({
+        what,
+        code: status.UNAUTHENTICATED,
+        reason,
+      });
+    }
+    // A bad token fails even a read, which needs no principal: presented credentials are checked.
+    const expired = apis(
+      token(
+        gateway.metadata({
+          principal: 'user:alice',
+          audience: 'registry',
+          issuedAt: new Date(Date.now() - 120_000),
+        }),
+      ),
+    );
+    expect(await failure(expired.registry.getRegisteredModel({ name: 'forged' }))).toMatchObject({
+      code: status.UNAUTHENTICATED,
+      reason: 'IDENTITY_TOKEN_EXPIRED',
+    });
+    expect(await failure(alice.registry.getRegisteredModel({ name: 'forged' }))).toMatchObject({
+      code: status.NOT_FOUND,
     });
   });
 

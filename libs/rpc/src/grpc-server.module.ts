@@ -3,14 +3,16 @@ import {
   type DynamicModule,
   Inject,
   Injectable,
+  type InjectionToken,
   Module,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { DiscoveryModule, DiscoveryService } from '@nestjs/core';
+import { DiscoveryModule, DiscoveryService, ModuleRef } from '@nestjs/core';
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { Registry } from 'prom-client';
 import { GRPC_SERVICE_METADATA } from './grpc-service.decorator';
+import type { CallAuthenticator } from './call-authentication';
 import { GrpcServerHost } from './grpc-server';
 
 export interface GrpcServerModuleOptions {
@@ -19,6 +21,12 @@ export interface GrpcServerModuleOptions {
   maxMessageBytes: number;
   shutdownTimeoutMs: number;
   logger: Logger;
+  /**
+   * The provider token of the CallAuthenticator every call passes before its handler. It is
+   * looked up anywhere in the application, so the provider may live in (and inject from) the
+   * root or a feature module.
+   */
+  authenticator?: InjectionToken<CallAuthenticator>;
 }
 
 export const GRPC_SERVER_OPTIONS = Symbol('GRPC_SERVER_OPTIONS');
@@ -27,11 +35,17 @@ export const GRPC_SERVER_OPTIONS = Symbol('GRPC_SERVER_OPTIONS');
 export class GrpcServerLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
   constructor(
     private readonly discovery: DiscoveryService,
+    private readonly moduleRef: ModuleRef,
     @Inject(GrpcServerHost) private readonly host: GrpcServerHost,
     @Inject(GRPC_SERVER_OPTIONS) private readonly opts: GrpcServerModuleOptions,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    if (this.opts.authenticator) {
+      this.host.useAuthenticator(
+        this.moduleRef.get<CallAuthenticator>(this.opts.authenticator, { strict: false }),
+      );
+    }
     for (const wrapper of this.discovery.getProviders()) {
       const type = wrapper.metatype;
       if (!type || !wrapper.instance) continue;

@@ -18,10 +18,14 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { grpcServerMetrics } from '@cairn/telemetry';
 import { AppError, grpcStatusFor } from './app-error';
+import { UpstreamError } from './upstream-error';
+import { type CallAuthenticator, type CallerIdentity, headersOf } from './call-authentication';
 
 /** What a handler learns about its call besides the request. */
 export interface CallContext {
   metadata: Metadata;
+  /** The caller, when the server's authenticator established one (see CallAuthenticator). */
+  identity?: CallerIdentity;
   /** Aborted when the client cancels or the deadline passes: long work must watch it. */
   signal: AbortSignal;
   deadline: number | undefined;
@@ -34,6 +38,8 @@ export interface GrpcServerOptions {
   maxMessageBytes: number;
   logger: Logger;
   metrics: Registry;
+  /** Runs once per call before the handler; a refusal fails the call. */
+  authenticator?: CallAuthenticator;
 }
 
 /** Channel options a public-facing server needs (grpc-js defaults allow unbounded connections). */
@@ -55,6 +61,10 @@ export const REASON_METADATA_KEY = 'cairn-reason';
 
 /** Converts any thrown value into a gRPC error with a precise status and a reason code. */
 export function toServiceError(err: unknown): Partial<ServiceError> & { code: status } {
+  if (err instanceof UpstreamError) {
+    // Another service's verdict, passed through unchanged (its reason metadata included).
+    return { code: err.code, details: err.details, metadata: err.metadata };
+  }
   if (err instanceof AppError) {
     const metadata = new Metadata();
     metadata.set(REASON_METADATA_KEY, err.reason);
@@ -84,11 +94,21 @@ export class GrpcServerHost {
   private readonly serviceNames: string[] = [];
   private readonly metrics;
   private boundPort: number | undefined;
+  private authenticator: CallAuthenticator | undefined;
 
   constructor(private readonly opts: GrpcServerOptions) {
     this.server = new Server(serverChannelOptions(opts.maxMessageBytes));
     this.health.addToServer(this.server);
     this.metrics = grpcServerMetrics(opts.metrics);
+    this.authenticator = opts.authenticator;
+  }
+
+  /**
+   * Sets the authenticator every call of every service passes before its handler (the health
+   * service excepted: probes carry no credentials). Set it before `start`.
+   */
+  useAuthenticator(authenticator: CallAuthenticator | undefined): void {
+    this.authenticator = authenticator;
   }
 
   get port(): number | undefined {
@@ -194,6 +214,17 @@ export class GrpcServerHost {
         peer: call.getPeer(),
       };
     };
+    const settled = Promise.resolve();
+    // Once per call, before the handler; the identity lands on the context the handler gets.
+    const authenticated = (ctx: CallContext): Promise<unknown> => {
+      const authenticator = this.authenticator;
+      if (!authenticator) return settled;
+      return settled
+        .then(() => authenticator.authenticate(headersOf(ctx.metadata)))
+        .then((identity) => {
+          ctx.identity = identity;
+        });
+    };
     const fail = (err: unknown, started: bigint) => {
       const se = toServiceError(err);
       if (se.code === status.INTERNAL)
@@ -206,7 +237,7 @@ export class GrpcServerHost {
       return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
         const started = process.hrtime.bigint();
         const ctx = contextOf(call);
-        Promise.resolve()
+        authenticated(ctx)
           .then(() => (fn as (req: unknown, ctx: CallContext) => unknown)(call.request, ctx))
           .then(
             (res) => {
@@ -221,7 +252,7 @@ export class GrpcServerHost {
       return (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) => {
         const started = process.hrtime.bigint();
         const ctx = contextOf(call);
-        Promise.resolve()
+        authenticated(ctx)
           .then(() => (fn as (c: unknown, ctx: CallContext) => unknown)(call, ctx))
           .then(
             (res) => {
@@ -239,7 +270,7 @@ export class GrpcServerHost {
       const args: unknown[] = requestStream
         ? [call, ctx]
         : [(call as ServerWritableStream<unknown, unknown>).request, call, ctx];
-      Promise.resolve()
+      authenticated(ctx)
         .then(() => (fn as (...a: unknown[]) => unknown)(...args))
         .then(
           () => {

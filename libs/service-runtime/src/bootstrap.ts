@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { type DynamicModule, Global, Module, type Type } from '@nestjs/common';
+import { type DynamicModule, Global, Module, type Provider, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Logger } from 'pino';
@@ -13,8 +13,14 @@ import {
   serviceSettings,
   toServiceSettings,
 } from '@cairn/config';
+import {
+  IdentityTokenAuthenticator,
+  IdentityVerifier,
+  identityVerifierSettings,
+  type IdentityVerifierSettings,
+} from '@cairn/identity';
 import { type ClassList, type EntityList, PersistenceModule, runMigrationCli } from '@cairn/persistence';
-import { GrpcServerHost, GrpcServerModule } from '@cairn/rpc';
+import { CALL_AUTHENTICATOR, type CallAuthenticator, GrpcServerHost, GrpcServerModule } from '@cairn/rpc';
 import {
   createLogger,
   createMetricsRegistry,
@@ -40,6 +46,12 @@ export interface ServiceBlueprint<Extra extends z.ZodObject = z.ZodObject> {
   messaging?: MessagingOptions;
   /** The service's feature modules, given its validated settings. */
   features?: (settings: ServiceSettings, extra: z.infer<Extra>) => Array<Type | DynamicModule>;
+  /**
+   * Replaces the default call authenticator (the gateway's identity token, `cairn-identity`,
+   * verified against CAIRN_IDENTITY_PUBLIC_KEYS). A Nest injectable class, instantiated in the
+   * application's root module: it may inject what the feature modules export.
+   */
+  callAuthenticator?: Type<CallAuthenticator>;
 }
 
 export interface RunningService {
@@ -54,20 +66,30 @@ export interface RunningService {
 
 /**
  * Builds and starts one Cairn service: validated configuration, JSON logs with trace ids,
- * tracing, Prometheus metrics, probes, the internal gRPC server with grpc.health.v1, and
- * the database with its migrations.
+ * tracing, Prometheus metrics, probes, the internal gRPC server with grpc.health.v1 and call
+ * authentication (the gateway's identity token by default), and the database with its migrations.
  */
 export async function startService<Extra extends z.ZodObject>(
   blueprint: ServiceBlueprint<Extra>,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<RunningService> {
   const startedAt = Date.now();
-  const schema = blueprint.extraSettings
+  const common = blueprint.extraSettings
     ? serviceSettings(blueprint.service).extend(blueprint.extraSettings.shape)
     : serviceSettings(blueprint.service);
+  // The default authenticator's settings are validated with the rest, in one round trip.
+  const schema = blueprint.callAuthenticator ? common : common.extend(identityVerifierSettings.shape);
   const raw = loadConfig(blueprint.service, schema, env) as z.infer<ReturnType<typeof serviceSettings>> &
     z.infer<Extra>;
   const settings = toServiceSettings(blueprint.service, raw);
+  const authenticator: Provider = blueprint.callAuthenticator
+    ? { provide: CALL_AUTHENTICATOR, useClass: blueprint.callAuthenticator }
+    : {
+        provide: CALL_AUTHENTICATOR,
+        useValue: new IdentityTokenAuthenticator(
+          IdentityVerifier.fromSettings(blueprint.service, raw as unknown as IdentityVerifierSettings),
+        ),
+      };
   const logger = createLogger(blueprint.service, settings.logLevel);
   const tracing = startTracing(blueprint.service, env);
   const metrics = createMetricsRegistry(blueprint.service);
@@ -104,12 +126,13 @@ export async function startService<Extra extends z.ZodObject>(
         maxMessageBytes: settings.grpcMaxMessageBytes,
         shutdownTimeoutMs: settings.shutdownTimeoutMs,
         logger,
+        authenticator: CALL_AUTHENTICATOR,
       }),
       ...(blueprint.messaging ? [MessagingModule.forRoot(blueprint.messaging)] : []),
       ...(blueprint.features?.(settings, raw) ?? []),
     ],
     controllers: [ProbesController],
-    providers: [SystemGrpc],
+    providers: [SystemGrpc, authenticator],
   })
   class ServiceRootModule {}
 

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { credentials } from '@grpc/grpc-js';
+import { credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import { IDENTITY_AUDIENCES, type IdentityAudience } from '@cairn/identity';
 import { Client } from 'pg';
 import { BUS_SCHEMA, type EventBus, type IncomingMessage } from '@cairn/messaging';
 import { runMigrationCli } from '@cairn/persistence';
 import { systemV1 } from '@cairn/proto';
+import { REASON_METADATA_KEY } from '@cairn/rpc';
 import {
   EVENT_BUS,
   MessagingRuntime,
@@ -16,6 +18,7 @@ import {
   freePort,
   grpcHealthCheck,
   type TestDatabase,
+  testIdentity,
   unary,
   waitFor,
 } from '@cairn/testing';
@@ -30,7 +33,8 @@ function migrationNames(blueprint: ServiceBlueprint): string[] {
 
 /**
  * What every Cairn service must do, checked against its real blueprint on a real Postgres:
- * start to ready in its own schema, serve probes and gRPC health, and migrate down and up.
+ * start to ready in its own schema, serve probes and gRPC health, verify the gateway's identity
+ * tokens (unless it brings its own call authenticator), and migrate down and up.
  * `extraEnv` holds settings of the service's own (e.g. where it keeps local files).
  */
 export function describeServiceContract(blueprint: ServiceBlueprint, extraEnv: NodeJS.ProcessEnv = {}): void {
@@ -38,6 +42,7 @@ export function describeServiceContract(blueprint: ServiceBlueprint, extraEnv: N
     let db: TestDatabase;
     let svc: RunningService;
     let env: NodeJS.ProcessEnv;
+    const gateway = testIdentity();
 
     beforeAll(async () => {
       db = await createTestDatabase(blueprint.service);
@@ -48,6 +53,9 @@ export function describeServiceContract(blueprint: ServiceBlueprint, extraEnv: N
         [`${prefix}_HTTP_PORT`]: String(await freePort()),
         CAIRN_BIND_HOST: '127.0.0.1',
         LOG_LEVEL: 'warn',
+        // Both sides of the identity tokens: services verify them, the gateway issues them.
+        ...gateway.env,
+        ...gateway.signingEnv,
         ...extraEnv,
       };
       svc = await startService(blueprint, env);
@@ -73,6 +81,39 @@ export function describeServiceContract(blueprint: ServiceBlueprint, extraEnv: N
       expect(info.databaseSchema).toBe(blueprint.service);
       expect(info.appliedMigrations).toEqual(migrationNames(blueprint));
     });
+
+    const audience = blueprint.service as IdentityAudience;
+    if (!blueprint.callAuthenticator && IDENTITY_AUDIENCES.includes(audience)) {
+      it('accepts a gateway identity token addressed to it, and refuses forged, expired or misaddressed ones', async () => {
+        const client = new systemV1.SystemServiceClient(
+          `127.0.0.1:${svc.grpcPort}`,
+          credentials.createInsecure(),
+        );
+        const getInfo = (md: Metadata) =>
+          new Promise<string>((resolve) =>
+            client.getInfo({}, md, (err: ServiceError | null) =>
+              resolve(err ? `${status[err.code]} ${String(err.metadata.get(REASON_METADATA_KEY)[0])}` : 'OK'),
+            ),
+          );
+        const other = IDENTITY_AUDIENCES.find((a) => a !== audience)!;
+        const caller = { principal: 'user:contract', audience };
+        try {
+          expect(await getInfo(await gateway.metadata(caller))).toBe('OK');
+          expect(await getInfo(new Metadata())).toBe('OK');
+          expect(await getInfo(await testIdentity().metadata(caller))).toBe(
+            'UNAUTHENTICATED IDENTITY_KEY_UNKNOWN',
+          );
+          expect(
+            await getInfo(await gateway.metadata({ ...caller, issuedAt: new Date(Date.now() - 120_000) })),
+          ).toBe('UNAUTHENTICATED IDENTITY_TOKEN_EXPIRED');
+          expect(await getInfo(await gateway.metadata({ ...caller, audience: other }))).toBe(
+            'UNAUTHENTICATED IDENTITY_TOKEN_WRONG_AUDIENCE',
+          );
+        } finally {
+          client.close();
+        }
+      });
+    }
 
     it('keeps every table in its own schema (the embedded event bus has its own, `bus`)', async () => {
       const pg = new Client({ connectionString: db.url });

@@ -62,13 +62,14 @@ export type UnaryApi<S> = {
 /**
  * A typed test client over every unary method of `definition` (a ts-proto grpc-js service
  * definition): requests are completed with the request type's `fromPartial`, found in
- * `protoModule` (the generated file's namespace), and sent with `metadata` and a 30 s deadline.
+ * `protoModule` (the generated file's namespace), and sent with `metadata` (made per call, so
+ * it may carry a fresh identity token) and a 30 s deadline.
  */
 export function unaryApi<S>(
   client: Client,
   definition: Record<string, { path: string }>,
   protoModule: object,
-  metadata: () => Metadata = () => new Metadata(),
+  metadata: () => Metadata | Promise<Metadata> = () => new Metadata(),
 ): UnaryApi<S> {
   const codecs = protoModule as Record<string, { fromPartial?: (o: unknown) => unknown } | undefined>;
   const fromPartial: Record<string, (o: unknown) => unknown> = {};
@@ -77,17 +78,19 @@ export function unaryApi<S>(
   }
   return new Proxy({} as UnaryApi<S>, {
     get(_t, name: string) {
-      return (req: unknown) =>
-        new Promise((resolve, reject) => {
+      return async (req: unknown) => {
+        const md = await metadata();
+        return new Promise((resolve, reject) => {
           const method = (client as unknown as Record<string, (...a: unknown[]) => unknown>)[name];
           method.call(
             client,
             fromPartial[name](req),
-            metadata(),
+            md,
             { deadline: Date.now() + 30_000 },
             (err: ServiceError | null, res: unknown) => (err ? reject(err) : resolve(res)),
           );
         });
+      };
     },
   });
 }

@@ -1,7 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { ConfigError } from '@cairn/config';
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from '@cairn/embedded-postgres';
+import { embeddedIdentity } from './identity-keys';
 import { serviceSpecs, type ServiceSpec } from './services';
 import { EXIT_CONFIG, SupervisedProcess } from './supervised-process';
 
@@ -81,11 +83,20 @@ class Launcher {
       );
     }
 
+    // Before any service starts: each needs the gateway's public key to verify its tokens.
+    await mkdir(home, { recursive: true });
+    const identity = embeddedIdentity(env, home);
+    say(
+      identity.keyFile
+        ? `gateway identity key ${identity.keyId} in ${identity.keyFile}`
+        : `gateway identity key ${identity.keyId} from CAIRN_IDENTITY_SIGNING_KEY`,
+    );
+    if (identity.warning) say(`warning: ${identity.warning}`);
+
     let databaseUrl = env.DATABASE_URL;
     if (databaseUrl) {
       say(`using the external Postgres from DATABASE_URL`);
     } else {
-      await mkdir(home, { recursive: true });
       const pgLog = prefixer('postgres', 5);
       // Postgres is chatty (initdb especially): show its problems, keep the rest for a failure.
       const pgLines: string[] = [];
@@ -111,6 +122,19 @@ class Launcher {
     const artifactRoot = path.join(home, 'artifacts');
     await mkdir(artifactRoot, { recursive: true });
 
+    // The gateway forwards to the services on the ports this launcher gave them.
+    // A malformed port is the service's own configuration error to report, not the gateway's.
+    const addressOf = (name: string) => {
+      const s = specs.find((x) => x.name === name);
+      return s && /^\d{1,5}$/.test(s.grpcPort) ? `127.0.0.1:${s.grpcPort}` : undefined;
+    };
+    const upstreams: Record<string, string> = {};
+    for (const name of ['tracking', 'registry']) {
+      const setting = `CAIRN_GATEWAY_${name.toUpperCase()}_ADDRESS`;
+      const address = env[setting] || addressOf(name);
+      if (address) upstreams[setting] = address;
+    }
+
     specs.forEach((spec, i) => {
       const prefix = `CAIRN_${spec.name.toUpperCase()}`;
       const proc: SupervisedProcess = new SupervisedProcess({
@@ -130,6 +154,8 @@ class Launcher {
             : {
                 CAIRN_REGISTRY_SIGNING_KEY_DIR: env.CAIRN_REGISTRY_SIGNING_KEY_DIR || path.join(home, 'keys'),
               }),
+          // The gateway signs identity tokens; every service verifies them.
+          ...(spec.name === 'gateway' ? { ...identity.gateway, ...upstreams } : identity.services),
           [`${prefix}_GRPC_PORT`]: spec.grpcPort,
           [`${prefix}_HTTP_PORT`]: spec.httpPort,
         },
@@ -227,5 +253,5 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 }
 launcher.run().catch((err: unknown) => {
   say(`failed to start: ${err instanceof Error ? err.message : String(err)}`);
-  void launcher.shutdown(1);
+  void launcher.shutdown(err instanceof ConfigError ? EXIT_CONFIG : 1);
 });

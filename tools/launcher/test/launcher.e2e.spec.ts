@@ -1,54 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { credentials } from '@grpc/grpc-js';
+import { createPrivateKey } from 'node:crypto';
+import { credentials, Metadata, status } from '@grpc/grpc-js';
 import { Client } from 'pg';
-import { systemV1 } from '@cairn/proto';
-import { freePort, grpcHealthCheck, unary, waitFor } from '@cairn/testing';
+import { type IdentityAudience, IdentityIssuer } from '@cairn/identity';
+import { registryV1, systemV1, trackingV1 } from '@cairn/proto';
+import { freePort, grpcFailure, grpcHealthCheck, unary, unaryApi, waitFor } from '@cairn/testing';
+import { environmentOf, npmStart, type Platform, processesOf } from './platform';
 
-const ROOT = path.resolve(__dirname, '../../..');
 const SERVICES = ['tracking', 'registry', 'orchestrator', 'monitor', 'gateway'] as const;
-
-interface Platform {
-  child: ChildProcess;
-  output: string[];
-  exited: Promise<number | null>;
-  signal: () => NodeJS.Signals | null;
-}
-
-/** Starts the platform exactly as a user does: `npm start`. */
-function npmStart(env: NodeJS.ProcessEnv): Platform {
-  // Its own process group, like a shell job, so that stop() can do what Ctrl-C does.
-  const child = spawn('npm', ['start'], {
-    cwd: ROOT,
-    env: { ...process.env, ...env, NO_COLOR: '1' },
-    detached: true,
-  });
-  const output: string[] = [];
-  const collect = (d: Buffer) => output.push(...d.toString().split('\n'));
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
-  let signal: NodeJS.Signals | null = null;
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (code, sig) => {
-      signal = sig;
-      resolve(code);
-    }),
-  );
-  return { child, output, exited, signal: () => signal };
-}
-
-/** Every process whose environment carries this CAIRN_HOME: the launcher, services, Postgres. */
-async function processesOf(home: string): Promise<number[]> {
-  const pids: number[] = [];
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    const environ = await readFile(`/proc/${entry}/environ`, 'latin1').catch(() => '');
-    if (environ.split('\0').includes(`CAIRN_HOME=${home}`)) pids.push(Number(entry));
-  }
-  return pids;
-}
 
 async function servicePid(home: string, service: string): Promise<number | undefined> {
   for (const pid of await processesOf(home)) {
@@ -78,6 +39,8 @@ describe('npm start (embedded platform)', () => {
     await rm(home, { recursive: true, force: true });
   });
 
+  /** The gateway identity key the first start generated; the second start must reuse it. */
+  let identityKeyId = '';
   const port = (s: string, kind: 'GRPC' | 'HTTP') => env[`CAIRN_${s.toUpperCase()}_${kind}_PORT`];
   const readyLine = (p: Platform) =>
     p.output.find((l) => /all 5 services ready in [\d.]+ s from npm start/.test(l));
@@ -121,6 +84,69 @@ describe('npm start (embedded platform)', () => {
     expect(auditKey.mode & 0o077).toBe(0);
     const signingKey = await stat(path.join(home, 'keys', 'registry-signing-ed25519.pem'));
     expect(signingKey.mode & 0o777).toBe(0o600);
+    // So does the gateway's identity key; only the gateway is given it, every service its public key.
+    const identityKeyFile = path.join(home, 'keys', 'gateway-identity-ed25519.pem');
+    expect((await stat(identityKeyFile)).mode & 0o777).toBe(0o600);
+    const issuer = new IdentityIssuer({
+      privateKey: createPrivateKey(await readFile(identityKeyFile, 'utf8')),
+    });
+    expect(p.output.join('\n')).toContain(`gateway identity key ${issuer.keyId} in ${identityKeyFile}`);
+    for (const s of SERVICES) {
+      const environment = await environmentOf((await servicePid(home, s))!);
+      expect({ s, signingKey: environment.get('CAIRN_IDENTITY_SIGNING_KEY') }).toEqual({
+        s,
+        signingKey: s === 'gateway' ? identityKeyFile : undefined,
+      });
+      expect(JSON.parse(environment.get('CAIRN_IDENTITY_PUBLIC_KEYS') ?? '{}')).toEqual(
+        JSON.parse(issuer.publicKeysSetting()),
+      );
+    }
+    // A token the gateway's key signs is the acting principal at the registry; a bare
+    // principal header is not, and a token for the registry is refused by tracking.
+    const asCaller = (audience: IdentityAudience, header?: string) => async () => {
+      const md = new Metadata();
+      if (header) md.set('cairn-principal', header);
+      else md.set('cairn-identity', await issuer.issue({ principal: 'user:e2e', roles: [], audience }));
+      return md;
+    };
+    const registryClient = new registryV1.ModelRegistryServiceClient(
+      `127.0.0.1:${port('registry', 'GRPC')}`,
+      credentials.createInsecure(),
+    );
+    const registryApi = (md: () => Promise<Metadata>) =>
+      unaryApi<registryV1.ModelRegistryServiceServer>(
+        registryClient,
+        registryV1.ModelRegistryServiceService,
+        registryV1,
+        md,
+      );
+    const { registeredModel } = await registryApi(asCaller('registry')).createRegisteredModel({
+      name: 'e2e-model',
+    });
+    expect(registeredModel?.createdBy).toBe('user:e2e');
+    expect(
+      await grpcFailure(
+        registryApi(asCaller('registry', 'user:e2e')).createRegisteredModel({ name: 'bare' }),
+      ),
+    ).toMatchObject({ code: status.UNAUTHENTICATED, reason: 'PRINCIPAL_REQUIRED' });
+    registryClient.close();
+    const trackingClient = new trackingV1.ExperimentServiceClient(
+      `127.0.0.1:${port('tracking', 'GRPC')}`,
+      credentials.createInsecure(),
+    );
+    const trackingApi = unaryApi<trackingV1.ExperimentServiceServer>(
+      trackingClient,
+      trackingV1.ExperimentServiceService,
+      trackingV1,
+      asCaller('registry'),
+    );
+    expect(await grpcFailure(trackingApi.getExperiment({ experimentId: '0' }))).toMatchObject({
+      code: status.UNAUTHENTICATED,
+      reason: 'IDENTITY_TOKEN_WRONG_AUDIENCE',
+    });
+    trackingClient.close();
+    identityKeyId = issuer.keyId;
+
     // Logs are JSON, prefixed with the service name.
     expect(p.output.some((l) => /^tracking\s+\| \{"level":/.test(l))).toBe(true);
 
@@ -173,6 +199,8 @@ describe('npm start (embedded platform)', () => {
     const { rows } = await db.query<{ note: string }>('SELECT note FROM public.e2e_marker');
     await db.end();
     expect(rows).toEqual([{ note: 'first run' }]);
+    expect(identityKeyId).not.toBe('');
+    expect(p.output.join('\n')).toContain(`gateway identity key ${identityKeyId} in `);
     const client = new systemV1.SystemServiceClient(
       `127.0.0.1:${port('registry', 'GRPC')}`,
       credentials.createInsecure(),

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, positiveInt } from '@cairn/config';
-import { loadOrGenerateEd25519Pem, publicKeyId } from '../signing/local-key';
+import { loadOrGenerateEd25519Pem, publicKeyId } from '@cairn/identity';
 
 export { publicKeyId };
 
@@ -119,7 +119,7 @@ export function createAuditSigner(settings: AuditSettings): AuditSigner {
   } else {
     const setting = 'CAIRN_REGISTRY_AUDIT_KEY_DIR';
     source = path.resolve(settings.CAIRN_REGISTRY_AUDIT_KEY_DIR, GENERATED_KEY_FILE);
-    privateKey = parseEd25519Private(loadOrGenerateEd25519Pem(source, setting), setting);
+    privateKey = parseEd25519Private(loadOrGenerateEd25519Pem(source, setting, SERVICE), setting);
   }
   const publicKey = createPublicKey(privateKey);
   const keyId = settings.CAIRN_REGISTRY_AUDIT_SIGNING_KEY_ID ?? publicKeyId(publicKey);

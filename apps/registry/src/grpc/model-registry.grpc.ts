@@ -20,7 +20,8 @@ type Req<K extends keyof typeof pb.ModelRegistryServiceService> =
 
 /**
  * cairn.registry.v1.ModelRegistryService: MLflow's model registry. Every mutation is made by
- * the call's principal (`cairn-principal`), which the audit log records; reads need none.
+ * the call's principal (from the gateway's identity token), which the audit log records; reads
+ * need none.
  * Field validation lives with the services (MLflow's rules and messages); enums are checked
  * by the mapping.
  */

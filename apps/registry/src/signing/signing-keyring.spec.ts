@@ -3,8 +3,8 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } fr
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '@cairn/config';
+import { publicKeyId } from '@cairn/identity';
 import { AppError } from '@cairn/rpc';
-import { publicKeyId } from './local-key';
 import {
   type ArtifactSignature,
   createSigningKeyring,

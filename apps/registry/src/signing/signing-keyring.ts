@@ -1,8 +1,15 @@
-import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
+import { createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
 import path from 'node:path';
 import { z } from 'zod';
 import type { ArtifactStore } from '@cairn/artifacts';
 import { ConfigError, type ConfigIssue } from '@cairn/config';
+import {
+  ed25519PrivateKeyOf as privateKeyOf,
+  ed25519PublicKeyOf as publicKeyOf,
+  loadOrGenerateEd25519Pem,
+  pemOf,
+  publicKeyId,
+} from '@cairn/identity';
 import { AppError, type AppErrorKind } from '@cairn/rpc';
 import {
   type ArtifactManifest,
@@ -12,7 +19,6 @@ import {
   MANIFEST_DIGEST,
   manifestDigest,
 } from './artifact-manifest';
-import { loadOrGenerateEd25519Pem, publicKeyId } from './local-key';
 
 /** Key ids name keys in signatures, logs and settings: short, printable, no separators. */
 const KEY_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -101,48 +107,11 @@ export function signatureRefused(failure: SignatureFailure, keyId: string): AppE
 /** What was recorded at signing time: the digest alone, or the whole manifest (to name the changed file). */
 export type RecordedManifest = string | ArtifactManifest;
 
-function pemOf(value: string): string {
-  return value.replace(/\\n/g, '\n').trim();
-}
-
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-/** The Ed25519 public key in `pem`, or the reason it is not one. */
-function publicKeyOf(pem: string): KeyObject | string {
-  if (/PRIVATE KEY-----/.test(pem)) return 'holds a private key; only public keys belong here';
-  if (!pem.includes('-----BEGIN PUBLIC KEY-----'))
-    return 'is not a PEM SPKI public key (-----BEGIN PUBLIC KEY-----)';
-  let key: KeyObject;
-  try {
-    key = createPublicKey({ key: pem, format: 'pem' });
-  } catch (err) {
-    return `is not a valid public key (${describe(err)})`;
-  }
-  return key.asymmetricKeyType === 'ed25519' ? key : `is a ${key.asymmetricKeyType} key, not Ed25519`;
-}
-
-function privateKeyOf(pem: string): KeyObject | string {
-  if (pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----')) {
-    return 'is encrypted; give an unencrypted PKCS#8 key (keep it in a secret store instead)';
-  }
-  if (!pem.includes('-----BEGIN PRIVATE KEY-----'))
-    return 'is not a PEM PKCS#8 private key (-----BEGIN PRIVATE KEY-----)';
-  let key: KeyObject;
-  try {
-    key = createPrivateKey({ key: pem, format: 'pem' });
-  } catch (err) {
-    return `is not a valid private key (${describe(err)})`;
-  }
-  return key.asymmetricKeyType === 'ed25519' ? key : `is a ${key.asymmetricKeyType} key, not Ed25519`;
-}
-
 /** The key generated (once) in `file`, or the reason it cannot be used. */
 function generatedKeyOf(file: string, setting: string): KeyObject | string {
   let pem: string;
   try {
-    pem = loadOrGenerateEd25519Pem(file, setting);
+    pem = loadOrGenerateEd25519Pem(file, setting, SERVICE);
   } catch (err) {
     if (err instanceof ConfigError) return err.issues.map((issue) => issue.reason).join('; ');
     const code = (err as NodeJS.ErrnoException).code;
