@@ -1,0 +1,138 @@
+import {
+  type DynamicModule,
+  Inject,
+  Injectable,
+  Module,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { type Client, Metadata } from '@grpc/grpc-js';
+import { LRUCache } from 'lru-cache';
+import { z } from 'zod';
+import { positiveInt } from '@cairn/config';
+import {
+  IDENTITY_METADATA_KEY,
+  type IdentityAudience,
+  IdentityIssuer,
+  type IdentityIssuerSettings,
+} from '@cairn/identity';
+import { type CallerIdentity, GrpcServerHost } from '@cairn/rpc';
+import { AuthorizationService } from '../auth/authorization.service';
+import { ACCESS_RULES, PROXIED_SERVICES } from './access-rules';
+import { GatewayForwardPolicy } from './forward-policy';
+import { InternalLookups, internalClient } from './internal-clients';
+import { forwardingImplementation } from './service-forwarder';
+
+const HOST_PORT = /^[^\s:]+:\d{1,5}$/;
+
+/**
+ * Where the re-exported services live and how long a forwarded call may run:
+ * - `CAIRN_GATEWAY_TRACKING_ADDRESS`, `CAIRN_GATEWAY_REGISTRY_ADDRESS`: host:port of their
+ *   internal gRPC (defaults: the default ports on this machine; `npm start` sets them).
+ * - `CAIRN_GATEWAY_MAX_DEADLINE_MS`: the cap on a forwarded call's deadline (default 5 min),
+ *   applied also to calls that set none.
+ */
+export const proxySettings = z.object({
+  CAIRN_GATEWAY_TRACKING_ADDRESS: z.string().regex(HOST_PORT, 'must be host:port').default('127.0.0.1:50061'),
+  CAIRN_GATEWAY_REGISTRY_ADDRESS: z.string().regex(HOST_PORT, 'must be host:port').default('127.0.0.1:50062'),
+  CAIRN_GATEWAY_MAX_DEADLINE_MS: positiveInt(300_000),
+});
+export type ProxySettings = z.infer<typeof proxySettings>;
+
+const PROXY_SETTINGS = Symbol('PROXY_SETTINGS');
+const IDENTITY_ISSUER = Symbol('IDENTITY_ISSUER');
+
+/**
+ * The caller's identity tokens, one per principal, roles and audience, reused for half their
+ * lifetime: signing per call would put an Ed25519 signature on every forwarded call's path.
+ */
+class IdentityTokens {
+  private readonly cache: LRUCache<string, string>;
+
+  constructor(private readonly issuer: IdentityIssuer) {
+    this.cache = new LRUCache<string, string>({ max: 50_000, ttl: (issuer.ttlSeconds * 1000) / 2 });
+  }
+
+  async metadataFor(identity: CallerIdentity, audience: IdentityAudience): Promise<Metadata> {
+    const key = `${identity.principal}\n${[...identity.roles].sort().join(',')}\n${audience}`;
+    let token = this.cache.get(key);
+    if (token === undefined) {
+      token = await this.issuer.issue({ principal: identity.principal, roles: identity.roles, audience });
+      this.cache.set(key, token);
+    }
+    const md = new Metadata();
+    md.set(IDENTITY_METADATA_KEY, token);
+    return md;
+  }
+}
+
+/**
+ * Re-exports the services' gRPC APIs on the gateway's public port: every method authorized by
+ * its access rule, then forwarded with the caller's identity token, deadline and cancellation.
+ */
+@Injectable()
+class GatewayProxy implements OnModuleInit, OnApplicationShutdown {
+  private readonly clients: Record<keyof typeof PROXIED_SERVICES, Client>;
+
+  constructor(
+    @Inject(GrpcServerHost) private readonly host: GrpcServerHost,
+    @Inject(PROXY_SETTINGS) private readonly settings: ProxySettings,
+    @Inject(IDENTITY_ISSUER) private readonly issuer: IdentityIssuer,
+    @Inject(AuthorizationService) private readonly authorization: AuthorizationService,
+  ) {
+    this.clients = {
+      tracking: internalClient(settings.CAIRN_GATEWAY_TRACKING_ADDRESS),
+      registry: internalClient(settings.CAIRN_GATEWAY_REGISTRY_ADDRESS),
+    };
+  }
+
+  onModuleInit(): void {
+    const tokens = new IdentityTokens(this.issuer);
+    const metadataFor = (identity: CallerIdentity | undefined, audience: string) => {
+      if (!identity) throw new Error('forwarding needs an authenticated caller');
+      return tokens.metadataFor(identity, audience as IdentityAudience);
+    };
+    const policy = new GatewayForwardPolicy({
+      authorization: this.authorization,
+      lookups: new InternalLookups(this.clients.tracking, this.clients.registry, (ctx, audience) =>
+        metadataFor(ctx.identity, audience),
+      ),
+      outboundMetadata: (identity, audience) => metadataFor(identity, audience),
+    });
+    for (const [audience, definitions] of Object.entries(PROXIED_SERVICES) as Array<
+      [keyof typeof PROXIED_SERVICES, (typeof PROXIED_SERVICES)[keyof typeof PROXIED_SERVICES]]
+    >) {
+      for (const definition of definitions) {
+        this.host.addService(
+          definition,
+          forwardingImplementation(definition, {
+            audience,
+            client: this.clients[audience],
+            rules: ACCESS_RULES,
+            policy,
+            maxDeadlineMs: this.settings.CAIRN_GATEWAY_MAX_DEADLINE_MS,
+          }),
+        );
+      }
+    }
+  }
+
+  onApplicationShutdown(): void {
+    for (const client of Object.values(this.clients)) client.close();
+  }
+}
+
+/** `GatewayProxyModule.forRoot(extra)`: needs the auth feature (AuthorizationService) and the identity issuer settings. */
+@Module({})
+export class GatewayProxyModule {
+  static forRoot(settings: ProxySettings & IdentityIssuerSettings): DynamicModule {
+    return {
+      module: GatewayProxyModule,
+      providers: [
+        { provide: PROXY_SETTINGS, useValue: settings },
+        { provide: IDENTITY_ISSUER, useFactory: () => IdentityIssuer.fromSettings(settings) },
+        GatewayProxy,
+      ],
+    };
+  }
+}
