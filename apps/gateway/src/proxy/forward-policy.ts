@@ -5,6 +5,7 @@ import { AppError, type CallContext, type CallerIdentity } from '@cairn/rpc';
 import type { AuthorizationService } from '../auth/authorization.service';
 import type { AccessTarget } from '../auth/decide';
 import { type AccessRule, actionOf, type ResourceRef } from './access-rules';
+import type { PrincipalRateLimiter } from './rate-limit';
 import type { ForwardPolicy } from './service-forwarder';
 
 /** Lookups the policy makes on the internal services, as the caller. */
@@ -16,6 +17,8 @@ export interface ResourceLookups {
 
 export interface GatewayForwardPolicyDeps {
   authorization: AuthorizationService;
+  /** Per-principal call limits; none when absent. */
+  rateLimiter?: PrincipalRateLimiter;
   lookups: ResourceLookups;
   /** The caller's identity token for `audience` (metadata `cairn-identity`), plus trace context. */
   outboundMetadata(identity: CallerIdentity, audience: string, ctx: CallContext): Promise<Metadata>;
@@ -33,7 +36,7 @@ function unauthenticated(): AppError {
 }
 
 /**
- * Authorization of re-exported calls: the rule's action against the caller's roles, and each
+ * Authorization of re-exported calls: the caller's rate limit, the rule's action against the caller's roles, and each
  * resource the call touches against the caller's permissions on it (runs are checked through
  * their experiment, transition requests through their model). Searches are filtered by READ,
  * creators get MANAGE on what they create, and the grants of deleted or renamed resources follow.
@@ -46,6 +49,7 @@ export class GatewayForwardPolicy implements ForwardPolicy {
   async authorize(ctx: CallContext, _path: string, rule: AccessRule, req: unknown): Promise<void> {
     const identity = ctx.identity;
     if (!identity) throw unauthenticated();
+    await this.d.rateLimiter?.take(identity.principal);
     const targets = await this.targetsOf(ctx, rule.resources?.(req) ?? []);
     await this.d.authorization.authorize(identity, actionOf(rule, req), ...targets);
   }

@@ -21,6 +21,7 @@ import { AuthorizationService } from '../auth/authorization.service';
 import { ACCESS_RULES, PROXIED_SERVICES } from './access-rules';
 import { GatewayForwardPolicy } from './forward-policy';
 import { InternalLookups, internalClient } from './internal-clients';
+import { PrincipalRateLimiter } from './rate-limit';
 import { forwardingImplementation } from './service-forwarder';
 
 const HOST_PORT = /^[^\s:]+:\d{1,5}$/;
@@ -31,11 +32,15 @@ const HOST_PORT = /^[^\s:]+:\d{1,5}$/;
  *   internal gRPC (defaults: the default ports on this machine; `npm start` sets them).
  * - `CAIRN_GATEWAY_MAX_DEADLINE_MS`: the cap on a forwarded call's deadline (default 5 min),
  *   applied also to calls that set none.
+ * - `CAIRN_GATEWAY_RATE_LIMIT_PER_SECOND`, `CAIRN_GATEWAY_RATE_LIMIT_BURST`: calls per second per
+ *   principal and the burst above it (per gateway replica; see PrincipalRateLimiter).
  */
 export const proxySettings = z.object({
   CAIRN_GATEWAY_TRACKING_ADDRESS: z.string().regex(HOST_PORT, 'must be host:port').default('127.0.0.1:50061'),
   CAIRN_GATEWAY_REGISTRY_ADDRESS: z.string().regex(HOST_PORT, 'must be host:port').default('127.0.0.1:50062'),
   CAIRN_GATEWAY_MAX_DEADLINE_MS: positiveInt(300_000),
+  CAIRN_GATEWAY_RATE_LIMIT_PER_SECOND: positiveInt(1_000),
+  CAIRN_GATEWAY_RATE_LIMIT_BURST: positiveInt(2_000),
 });
 export type ProxySettings = z.infer<typeof proxySettings>;
 
@@ -94,6 +99,10 @@ class GatewayProxy implements OnModuleInit, OnApplicationShutdown {
     };
     const policy = new GatewayForwardPolicy({
       authorization: this.authorization,
+      rateLimiter: new PrincipalRateLimiter({
+        perSecond: this.settings.CAIRN_GATEWAY_RATE_LIMIT_PER_SECOND,
+        burst: this.settings.CAIRN_GATEWAY_RATE_LIMIT_BURST,
+      }),
       lookups: new InternalLookups(this.clients.tracking, this.clients.registry, (ctx, audience) =>
         metadataFor(ctx.identity, audience),
       ),
