@@ -275,6 +275,33 @@ describe('the gateway in front of tracking and the registry', () => {
     expect(trail.entries.map((e) => e.actor)).toEqual(expect.arrayContaining(['user:cora', 'user:abe']));
   });
 
+  it('lets a contributor register a version from a run it may only read, and not from one hidden from it', async () => {
+    await admin.auth.createUser({
+      username: 'dan',
+      password: 'dan-password',
+      roles: [gatewayAuthV1.Role.ROLE_CONTRIBUTOR],
+    });
+    const dan = as(basic('dan', 'dan-password'));
+    await dan.models.createRegisteredModel({ name: 'dan-model' });
+    const source = `runs:/${runId}/model`;
+    // READ on the run's experiment (the default permission) is enough to register from it…
+    expect(
+      (await dan.models.createModelVersion({ name: 'dan-model', source, runId })).modelVersion!.version,
+    ).toBe('1');
+    // …but not EDIT on it, and nothing when the experiment is hidden from dan.
+    expect(await failure(dan.runs.setTag({ runId, key: 'k', value: 'v' }))).toMatchObject({
+      code: status.PERMISSION_DENIED,
+    });
+    await admin.auth.createExperimentPermission({
+      experimentId,
+      username: 'dan',
+      permission: gatewayAuthV1.Permission.PERMISSION_NO_PERMISSIONS,
+    });
+    expect(await failure(dan.models.createModelVersion({ name: 'dan-model', source, runId }))).toMatchObject({
+      code: status.PERMISSION_DENIED,
+    });
+  });
+
   it('filters searches by READ and denies what a NO_PERMISSIONS grant hides', async () => {
     expect((await viewer.experiments.searchExperiments({})).experiments.map((e) => e.name)).toContain(
       'churn',

@@ -33,7 +33,7 @@ describe('access rules', () => {
       ),
     ).toEqual([
       { kind: 'registered_model', name: 'm' },
-      { kind: 'run', runId: 'r9' },
+      { kind: 'run', runId: 'r9', action: 'read' },
     ]);
     expect(
       rule('/cairn.tracking.v1.ArtifactService/UploadArtifact').resources!(

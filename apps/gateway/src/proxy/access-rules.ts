@@ -32,12 +32,14 @@ export type Action =
   /** Registry-wide settings (webhooks); needs admin. */
   | 'admin';
 
-export type ResourceRef =
+/** A resource a call touches; `action` when it differs from the call's own (e.g. reading a source run). */
+export type ResourceRef = (
   | { kind: 'experiment'; id: string }
   | { kind: 'experiment_name'; name: string }
   | { kind: 'run'; runId: string }
   | { kind: 'registered_model'; name: string }
-  | { kind: 'transition_request'; requestId: string };
+  | { kind: 'transition_request'; requestId: string }
+) & { action?: Action };
 
 /** Which kind of results a search returns, for filtering by READ. */
 export type ResultFilter = 'experiments' | 'runs' | 'registered_models' | 'model_versions';
@@ -136,10 +138,14 @@ const modelRegistryRules = rulesFor(registryV1.ModelRegistryServiceService, {
   setRegisteredModelAlias: { action: 'edit', resources: (r) => model(r.name) },
   deleteRegisteredModelAlias: { action: 'edit', resources: (r) => model(r.name) },
   getModelVersionByAlias: { action: 'read', resources: (r) => model(r.name) },
-  // Registering from a run also reads the run (its artifacts become the version's).
+  // Registering from a run also reads the run (its artifacts become the version's): READ on its
+  // experiment is enough, as in MLflow, where only the model is checked.
   createModelVersion: {
     action: 'edit',
-    resources: (r) => [...model(r.name), ...(r.runId ? run(r.runId) : [])],
+    resources: (r) => [
+      ...model(r.name),
+      ...(r.runId ? [{ kind: 'run' as const, runId: r.runId, action: 'read' as const }] : []),
+    ],
   },
   getModelVersion: { action: 'read', resources: (r) => model(r.name) },
   updateModelVersion: { action: 'edit', resources: (r) => model(r.name) },

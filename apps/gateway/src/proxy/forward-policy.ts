@@ -4,7 +4,7 @@ import type { registryV1, trackingV1 } from '@cairn/proto';
 import { AppError, type CallContext, type CallerIdentity } from '@cairn/rpc';
 import type { AuthorizationService } from '../auth/authorization.service';
 import type { AccessTarget } from '../auth/decide';
-import { type AccessRule, actionOf, type ResourceRef } from './access-rules';
+import { type AccessRule, type Action, actionOf, type ResourceRef } from './access-rules';
 import type { PrincipalRateLimiter } from './rate-limit';
 import type { ForwardPolicy } from './service-forwarder';
 
@@ -50,8 +50,18 @@ export class GatewayForwardPolicy implements ForwardPolicy {
     const identity = ctx.identity;
     if (!identity) throw unauthenticated();
     await this.d.rateLimiter?.take(identity.principal);
-    const targets = await this.targetsOf(ctx, rule.resources?.(req) ?? []);
-    await this.d.authorization.authorize(identity, actionOf(rule, req), ...targets);
+    const action = actionOf(rule, req);
+    const refs = rule.resources?.(req) ?? [];
+    const own = refs.filter((r) => (r.action ?? action) === action);
+    await this.d.authorization.authorize(identity, action, ...(await this.targetsOf(ctx, own)));
+    // Resources the call touches in another way (a source run it reads while it edits a model).
+    for (const ref of refs.filter((r) => (r.action ?? action) !== action)) {
+      await this.d.authorization.authorize(
+        identity,
+        ref.action as Action,
+        ...(await this.targetsOf(ctx, [ref])),
+      );
+    }
   }
 
   async respond(
