@@ -4,3 +4,4 @@ export * as trackingV1 from './generated/cairn/tracking/v1/tracking';
 export * as registryV1 from './generated/cairn/registry/v1/registry';
 export * as registryWebhooksV1 from './generated/cairn/registry/v1/webhooks';
 export * as gatewayAuthV1 from './generated/cairn/gateway/v1/auth';
+export * as gatewayEventsV1 from './generated/cairn/gateway/v1/events';

@@ -127,7 +127,22 @@ export function describeServiceContract(blueprint: ServiceBlueprint, extraEnv: N
       expect(rows.map((r) => r.schema).sort()).toEqual(expected.sort());
     });
 
-    if (blueprint.messaging) {
+    const readiness = async () =>
+      (await (await fetch(`http://127.0.0.1:${svc.httpPort}/readyz`)).json()) as {
+        checks: Record<string, { ok: boolean }>;
+      };
+
+    // A service that only consumes (the gateway's event journal) has no topic to publish on.
+    if (blueprint.messaging && blueprint.messaging.publishes.length === 0) {
+      it('reports its consumers ready', async () => {
+        await waitFor('consumers ready', async () =>
+          (await readiness()).checks.consumers?.ok ? true : undefined,
+        );
+        expect((await readiness()).checks['outbox-relay']).toMatchObject({ ok: true });
+      });
+    }
+
+    if (blueprint.messaging && blueprint.messaging.publishes.length > 0) {
       it('publishes what a unit of work emits through its outbox, and reports its consumers ready', async () => {
         const topic = blueprint.messaging!.publishes[0];
         const runtime = svc.app.get(MessagingRuntime);
@@ -157,9 +172,7 @@ export function describeServiceContract(blueprint: ServiceBlueprint, extraEnv: N
             () => got.find((m) => m.headers.ce_id === id || m.value.includes(id)),
             30_000,
           );
-          const ready = (await (await fetch(`http://127.0.0.1:${svc.httpPort}/readyz`)).json()) as {
-            checks: Record<string, { ok: boolean }>;
-          };
+          const ready = await readiness();
           expect(ready.checks['outbox-relay']).toMatchObject({ ok: true });
           expect(ready.checks.consumers).toMatchObject({ ok: true });
         } finally {

@@ -1,0 +1,1 @@
+export const EVENTS_SETTINGS = Symbol('EVENTS_SETTINGS');
