@@ -18,6 +18,12 @@ export function internalClient(address: string): Client {
   return new Client(address, credentials.createInsecure(), CHANNEL_OPTIONS);
 }
 
+/** The caller's deadline, capped at `maxMs` from now (the cap alone when the caller set none). */
+export function deadlineOf(ctx: CallContext, maxMs: number): number {
+  const cap = Date.now() + maxMs;
+  return ctx.deadline !== undefined && Number.isFinite(ctx.deadline) ? Math.min(ctx.deadline, cap) : cap;
+}
+
 /** A unary call on `client` with a generated method definition. */
 export function unaryCall<Req, Res>(
   client: Client,
@@ -51,8 +57,7 @@ export class InternalLookups implements ResourceLookups {
   ) {}
 
   private deadline(ctx: CallContext): number {
-    const cap = Date.now() + this.timeoutMs;
-    return ctx.deadline !== undefined ? Math.min(ctx.deadline, cap) : cap;
+    return deadlineOf(ctx, this.timeoutMs);
   }
 
   async experimentOfRun(ctx: CallContext, runId: string): Promise<string> {

@@ -12,6 +12,7 @@ import {
 } from '@grpc/grpc-js';
 import { AppError, type CallContext, UpstreamError } from '@cairn/rpc';
 import type { AccessRule } from './access-rules';
+import { deadlineOf, unaryCall } from './internal-clients';
 
 /** What the forwarder asks of the gateway for each call; the policy lives elsewhere. */
 export interface ForwardPolicy {
@@ -34,11 +35,6 @@ export interface ForwarderOptions {
 }
 
 type Handler = (...args: never[]) => unknown;
-
-function deadlineOf(ctx: CallContext, maxMs: number): number {
-  const cap = Date.now() + maxMs;
-  return ctx.deadline !== undefined && Number.isFinite(ctx.deadline) ? Math.min(ctx.deadline, cap) : cap;
-}
 
 /**
  * The implementation of a re-exported service: every method authorizes its call under its
@@ -64,18 +60,14 @@ export function forwardingImplementation(
       impl[key] = async (req: unknown, ctx: CallContext): Promise<unknown> => {
         await opts.policy.authorize(ctx, path, rule, req);
         const md = await opts.policy.outbound(ctx, opts.audience);
-        const res = await new Promise<unknown>((resolve, reject) => {
-          const call = opts.client.makeUnaryRequest(
-            path,
-            serialize,
-            deserialize,
-            req,
-            md,
-            { deadline: deadlineOf(ctx, opts.maxDeadlineMs) },
-            (err, value) => (err ? reject(UpstreamError.of(err)) : resolve(value)),
-          );
-          ctx.signal.addEventListener('abort', () => call.cancel(), { once: true });
-        });
+        const res = await unaryCall(
+          opts.client,
+          method,
+          req,
+          md,
+          deadlineOf(ctx, opts.maxDeadlineMs),
+          ctx.signal,
+        );
         return opts.policy.respond(ctx, path, rule, req, res);
       };
     } else if (method.requestStream && !method.responseStream) {
