@@ -19,13 +19,13 @@ import {
 } from '../validation/registry-validation';
 import { evaluateGates, type GateInputs, type GateResult } from './gates';
 import {
-  DEFAULT_POLICY,
   describeTarget,
   isProtected,
   type ModelPolicy,
   type Target,
   validatePolicy,
 } from './model-policy';
+import { type StoredPolicy, storedPolicyOf } from './policy.repository';
 import {
   requestNotFound,
   type RequestStatus,
@@ -50,14 +50,6 @@ export interface GovernanceDeps {
   /** How often the sweeper expires requests and finishes interrupted promotions. */
   sweepIntervalMs?: number;
   now?: () => number;
-}
-
-export interface StoredPolicy {
-  policy: ModelPolicy;
-  /** False when the model has no policy of its own. */
-  explicit: boolean;
-  updatedAt: number | null;
-  updatedBy: string | null;
 }
 
 export interface TransitionAsk {
@@ -124,14 +116,8 @@ export class GovernanceService {
     return this.storedPolicy(this.d.reader, model.modelId);
   }
 
-  private async storedPolicy(m: EntityManager, modelId: string): Promise<StoredPolicy> {
-    const [row] = await m.query<Array<{ policy: ModelPolicy; updated_by: string; updated_at: string }>>(
-      `SELECT policy, updated_by, updated_at FROM ${this.s}.model_policies WHERE model_id = $1`,
-      [modelId],
-    );
-    return row
-      ? { policy: row.policy, explicit: true, updatedAt: Number(row.updated_at), updatedBy: row.updated_by }
-      : { policy: DEFAULT_POLICY, explicit: false, updatedAt: null, updatedBy: null };
+  private storedPolicy(m: EntityManager, modelId: string): Promise<StoredPolicy> {
+    return storedPolicyOf(m, this.d.schema, modelId);
   }
 
   /**
