@@ -18,13 +18,7 @@ import {
   validateModelName,
 } from '../validation/registry-validation';
 import { evaluateGates, type GateInputs, type GateResult } from './gates';
-import {
-  describeTarget,
-  isProtected,
-  type ModelPolicy,
-  type Target,
-  validatePolicy,
-} from './model-policy';
+import { describeTarget, isProtected, type ModelPolicy, type Target, validatePolicy } from './model-policy';
 import { type StoredPolicy, storedPolicyOf } from './policy.repository';
 import {
   requestNotFound,
