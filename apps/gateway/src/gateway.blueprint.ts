@@ -6,6 +6,7 @@ import { Baseline1764000000000 } from './migrations/1764000000000-baseline';
 import { AuthTables1764400000000 } from './migrations/1764400000000-auth-tables';
 import { MessagingTables1764405000000 } from './migrations/1764405000000-messaging-tables';
 import { EventJournal1764410000000 } from './migrations/1764410000000-event-journal';
+import { MlflowRestModule } from './mlflow/mlflow-rest.module';
 import { GatewayProxyModule, proxySettings } from './proxy/proxy.module';
 
 /**
@@ -38,5 +39,6 @@ export const gatewayBlueprint: ServiceBlueprint<typeof gatewaySettings> = {
     AuthModule.forRoot(extra),
     GatewayProxyModule.forRoot(extra),
     EventsModule.forRoot(extra),
+    MlflowRestModule,
   ],
 };

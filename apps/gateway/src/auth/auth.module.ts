@@ -45,6 +45,7 @@ export class AuthModule {
         GatewayAuthenticator,
         AuthorizationService,
         AuthService,
+        AuthGrpc,
       ],
     };
   }

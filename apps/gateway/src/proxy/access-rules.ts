@@ -119,7 +119,8 @@ const artifactRules = rulesFor(trackingV1.ArtifactServiceService, {
     resources: (r) => (r.part?.$case === 'header' ? run(r.part.value.runId) : []),
   },
   downloadArtifact: { action: 'read', resources: (r) => run(r.runId) },
-  deleteArtifact: { action: 'edit', resources: (r) => run(r.runId) },
+  // MANAGE, as MLflow since CVE-2024-4263 (EDIT users could delete any artifact).
+  deleteArtifact: { action: 'manage', resources: (r) => run(r.runId) },
 });
 
 const modelRegistryRules = rulesFor(registryV1.ModelRegistryServiceService, {

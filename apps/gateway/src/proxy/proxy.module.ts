@@ -22,6 +22,7 @@ import { ACCESS_RULES, PROXIED_SERVICES } from './access-rules';
 import { GatewayForwardPolicy } from './forward-policy';
 import { InternalLookups, internalClient } from './internal-clients';
 import { PrincipalRateLimiter } from './rate-limit';
+import { GatewayCalls, type InternalService } from './gateway-calls';
 import { forwardingImplementation } from './service-forwarder';
 
 const HOST_PORT = /^[^\s:]+:\d{1,5}$/;
@@ -71,63 +72,87 @@ class IdentityTokens {
   }
 }
 
-/**
- * Re-exports the services' gRPC APIs on the gateway's public port: every method authorized by
- * its access rule, then forwarded with the caller's identity token, deadline and cancellation.
- */
-@Injectable()
-class GatewayProxy implements OnModuleInit, OnApplicationShutdown {
-  private readonly clients: Record<keyof typeof PROXIED_SERVICES, Client>;
+/** The one path from the gateway to the services (see GatewayCalls); MLflow REST uses it too. */
+export const GATEWAY_CALLS = Symbol('GATEWAY_CALLS');
 
-  constructor(
-    @Inject(GrpcServerHost) private readonly host: GrpcServerHost,
-    @Inject(PROXY_SETTINGS) private readonly settings: ProxySettings,
-    @Inject(IDENTITY_ISSUER) private readonly issuer: IdentityIssuer,
-    @Inject(AuthorizationService) private readonly authorization: AuthorizationService,
-  ) {
+/** The internal channels, closed when the application stops. */
+@Injectable()
+class InternalChannels implements OnApplicationShutdown {
+  readonly clients: Record<InternalService, Client>;
+
+  constructor(@Inject(PROXY_SETTINGS) settings: ProxySettings) {
     this.clients = {
       tracking: internalClient(settings.CAIRN_GATEWAY_TRACKING_ADDRESS),
       registry: internalClient(settings.CAIRN_GATEWAY_REGISTRY_ADDRESS),
     };
   }
 
+  onApplicationShutdown(): void {
+    for (const client of Object.values(this.clients)) client.close();
+  }
+}
+
+function gatewayCalls(
+  settings: ProxySettings,
+  issuer: IdentityIssuer,
+  authorization: AuthorizationService,
+  channels: InternalChannels,
+): GatewayCalls {
+  const tokens = new IdentityTokens(issuer);
+  const metadataFor = (identity: CallerIdentity | undefined, audience: string) => {
+    if (!identity) throw new Error('forwarding needs an authenticated caller');
+    return tokens.metadataFor(identity, audience as IdentityAudience);
+  };
+  const policy = new GatewayForwardPolicy({
+    authorization,
+    rateLimiter: new PrincipalRateLimiter({
+      perSecond: settings.CAIRN_GATEWAY_RATE_LIMIT_PER_SECOND,
+      burst: settings.CAIRN_GATEWAY_RATE_LIMIT_BURST,
+    }),
+    lookups: new InternalLookups(channels.clients.tracking, channels.clients.registry, (ctx, audience) =>
+      metadataFor(ctx.identity, audience),
+    ),
+    outboundMetadata: (identity, audience) => metadataFor(identity, audience),
+  });
+  return new GatewayCalls({
+    clients: channels.clients,
+    rules: ACCESS_RULES,
+    policy,
+    maxDeadlineMs: settings.CAIRN_GATEWAY_MAX_DEADLINE_MS,
+  });
+}
+
+/**
+ * Re-exports the services' gRPC APIs on the gateway's public port: every method authorized by
+ * its access rule, then forwarded with the caller's identity token, deadline and cancellation.
+ */
+@Injectable()
+class GatewayProxy implements OnModuleInit {
+  constructor(
+    @Inject(GrpcServerHost) private readonly host: GrpcServerHost,
+    @Inject(PROXY_SETTINGS) private readonly settings: ProxySettings,
+    @Inject(GATEWAY_CALLS) private readonly calls: GatewayCalls,
+    @Inject(InternalChannels) private readonly channels: InternalChannels,
+  ) {}
+
   onModuleInit(): void {
-    const tokens = new IdentityTokens(this.issuer);
-    const metadataFor = (identity: CallerIdentity | undefined, audience: string) => {
-      if (!identity) throw new Error('forwarding needs an authenticated caller');
-      return tokens.metadataFor(identity, audience as IdentityAudience);
-    };
-    const policy = new GatewayForwardPolicy({
-      authorization: this.authorization,
-      rateLimiter: new PrincipalRateLimiter({
-        perSecond: this.settings.CAIRN_GATEWAY_RATE_LIMIT_PER_SECOND,
-        burst: this.settings.CAIRN_GATEWAY_RATE_LIMIT_BURST,
-      }),
-      lookups: new InternalLookups(this.clients.tracking, this.clients.registry, (ctx, audience) =>
-        metadataFor(ctx.identity, audience),
-      ),
-      outboundMetadata: (identity, audience) => metadataFor(identity, audience),
-    });
     for (const [audience, definitions] of Object.entries(PROXIED_SERVICES) as Array<
-      [keyof typeof PROXIED_SERVICES, (typeof PROXIED_SERVICES)[keyof typeof PROXIED_SERVICES]]
+      [InternalService, (typeof PROXIED_SERVICES)[InternalService]]
     >) {
       for (const definition of definitions) {
         this.host.addService(
           definition,
           forwardingImplementation(definition, {
             audience,
-            client: this.clients[audience],
+            client: this.channels.clients[audience],
             rules: ACCESS_RULES,
-            policy,
+            policy: this.calls.policy,
             maxDeadlineMs: this.settings.CAIRN_GATEWAY_MAX_DEADLINE_MS,
+            calls: this.calls,
           }),
         );
       }
     }
-  }
-
-  onApplicationShutdown(): void {
-    for (const client of Object.values(this.clients)) client.close();
   }
 }
 
@@ -137,11 +162,20 @@ export class GatewayProxyModule {
   static forRoot(settings: ProxySettings & IdentityIssuerSettings): DynamicModule {
     return {
       module: GatewayProxyModule,
+      // GatewayCalls is the MLflow REST API's way to the services too.
+      global: true,
       providers: [
         { provide: PROXY_SETTINGS, useValue: settings },
         { provide: IDENTITY_ISSUER, useFactory: () => IdentityIssuer.fromSettings(settings) },
+        InternalChannels,
+        {
+          provide: GATEWAY_CALLS,
+          useFactory: gatewayCalls.bind(null, settings),
+          inject: [IDENTITY_ISSUER, AuthorizationService, InternalChannels],
+        },
         GatewayProxy,
       ],
+      exports: [GATEWAY_CALLS],
     };
   }
 }

@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import {
   type Client,
-  type ClientReadableStream,
   type ClientWritableStream,
   type Metadata,
   type MethodDefinition,
@@ -12,7 +11,8 @@ import {
 } from '@grpc/grpc-js';
 import { AppError, type CallContext, UpstreamError } from '@cairn/rpc';
 import type { AccessRule } from './access-rules';
-import { deadlineOf, unaryCall } from './internal-clients';
+import type { GatewayCalls } from './gateway-calls';
+import { deadlineOf } from './internal-clients';
 
 /** What the forwarder asks of the gateway for each call; the policy lives elsewhere. */
 export interface ForwardPolicy {
@@ -32,6 +32,8 @@ export interface ForwarderOptions {
   policy: ForwardPolicy;
   /** The longest a forwarded call may run, whatever deadline the caller set (ms). */
   maxDeadlineMs: number;
+  /** Unary and server-streaming calls go the one way every transport shares. */
+  calls: GatewayCalls;
 }
 
 type Handler = (...args: never[]) => unknown;
@@ -57,35 +59,13 @@ export function forwardingImplementation(
     const deserialize = method.responseDeserialize;
 
     if (!method.requestStream && !method.responseStream) {
-      impl[key] = async (req: unknown, ctx: CallContext): Promise<unknown> => {
-        await opts.policy.authorize(ctx, path, rule, req);
-        const md = await opts.policy.outbound(ctx, opts.audience);
-        const res = await unaryCall(
-          opts.client,
-          method,
-          req,
-          md,
-          deadlineOf(ctx, opts.maxDeadlineMs),
-          ctx.signal,
-        );
-        return opts.policy.respond(ctx, path, rule, req, res);
-      };
+      impl[key] = (req: unknown, ctx: CallContext): Promise<unknown> => opts.calls.unary(method, req, ctx);
     } else if (method.requestStream && !method.responseStream) {
       impl[key] = (call: ServerReadableStream<unknown, unknown>, ctx: CallContext): Promise<unknown> =>
         forwardClientStream(call, ctx, path, rule, serialize, deserialize, opts);
     } else if (!method.requestStream && method.responseStream) {
       impl[key] = async (req: unknown, call: ServerWritableStream<unknown, unknown>, ctx: CallContext) => {
-        await opts.policy.authorize(ctx, path, rule, req);
-        const md = await opts.policy.outbound(ctx, opts.audience);
-        const upstream: ClientReadableStream<unknown> = opts.client.makeServerStreamRequest(
-          path,
-          serialize,
-          deserialize,
-          req,
-          md,
-          { deadline: deadlineOf(ctx, opts.maxDeadlineMs) },
-        );
-        ctx.signal.addEventListener('abort', () => upstream.cancel(), { once: true });
+        const upstream = await opts.calls.serverStream(method, req, ctx);
         await new Promise<void>((resolve, reject) => {
           upstream.on('data', (msg: unknown) => {
             // Back-pressure: stop reading the service while the caller's buffer is full.

@@ -1,7 +1,7 @@
 import type { EntityManager } from 'typeorm';
-import type { DatasetInput, RunFinishedV1 } from '@cairn/contracts';
+import type { DatasetInput, RunFinishedV1, RunStartedV1 } from '@cairn/contracts';
 
-/** What the registry knows of a tracking run: the last RunFinished it consumed for it. */
+/** What the registry knows of a tracking run: its RunStarted, then the last RunFinished it consumed for it. */
 export interface ProjectedRun {
   runId: string;
   experimentId: string;
@@ -69,6 +69,32 @@ export class RunProjection {
         run.createdBy ?? null,
         Date.parse(run.startedAt),
         Date.parse(run.endedAt),
+        eventId,
+        now,
+      ],
+    );
+  }
+
+  /**
+   * A started run, so that a version can be registered from it before it ends (MLflow clients
+   * log and register a model inside the run). Its metrics and params arrive with RunFinished;
+   * a run already projected (finished, or started before) is left as it is.
+   */
+  async applyStarted(m: EntityManager, eventId: string, run: RunStartedV1, now = Date.now()): Promise<void> {
+    await m.query(
+      `INSERT INTO "${this.schema}".runs (run_id, experiment_id, run_name, status, metrics, params, tags, artifact_uri,
+                                          dataset_inputs, pipeline_run_id, created_by, started_at, ended_at, event_id, projected_at)
+       VALUES ($1, $2, $3, 'RUNNING', '{}', '{}', $4, $5, '[]', $6, $7, $8, 0, $9, $10)
+       ON CONFLICT (run_id) DO NOTHING`,
+      [
+        run.runId,
+        run.experimentId,
+        run.runName ?? null,
+        JSON.stringify(run.tags),
+        run.artifactUri,
+        run.pipelineRunId ?? run.tags['cairn.pipelineRunId'] ?? null,
+        run.createdBy ?? null,
+        Date.parse(run.startedAt),
         eventId,
         now,
       ],
