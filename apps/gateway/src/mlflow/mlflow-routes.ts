@@ -14,7 +14,6 @@ import {
   runJson,
   runStatusFromJson,
   stageFromJson,
-  userNameOf,
   viewTypeFromJson,
 } from './mlflow-json';
 import { missing, type RequestFields } from './mlflow-request';
@@ -241,8 +240,8 @@ export const MLFLOW_ROUTES: MlflowRoute[] = [
       R.createRun,
       {
         experimentId: f.optString('experiment_id') || '0',
-        // The authenticated caller, not what the client claims.
-        userId: userNameOf(ctx.identity?.principal ?? ''),
+        // The gateway stamps the authenticated caller's name (access-rules.ts).
+        userId: '',
         startTime: f.optInt('start_time'),
         tags: f.keyValues('tags'),
         runName: f.optString('run_name') || undefined,

@@ -53,6 +53,8 @@ export interface AccessRule<Req = unknown, Res = unknown> {
   filterResults?: ResultFilter;
   /** The caller is granted MANAGE on what the call creates, as MLflow's auth app does. */
   grantsCreator?: (res: Res) => ResourceRef;
+  /** What the gateway, not the caller, says in the request (who the caller is). */
+  stamp?: (req: Req, principal: string) => Req;
 }
 
 type ReqOf<M> = M extends { requestDeserialize: (b: Buffer) => infer R } ? R : never;
@@ -92,8 +94,12 @@ const experimentRules = rulesFor(trackingV1.ExperimentServiceService, {
 });
 
 const runRules = rulesFor(trackingV1.RunServiceService, {
-  // MLflow: creating a run edits its experiment.
-  createRun: { action: 'edit', resources: (r) => experiment(r.experimentId) },
+  // MLflow: creating a run edits its experiment. Its user is the authenticated caller's name.
+  createRun: {
+    action: 'edit',
+    resources: (r) => experiment(r.experimentId),
+    stamp: (r, principal) => ({ ...r, userId: principal.replace(/^user:/, '') }),
+  },
   getRun: { action: 'read', resources: (r) => run(r.runId) },
   updateRun: { action: 'edit', resources: (r) => run(r.runId) },
   deleteRun: { action: 'manage', resources: (r) => run(r.runId) },
