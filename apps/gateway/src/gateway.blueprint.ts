@@ -8,6 +8,7 @@ import { MessagingTables1764405000000 } from './migrations/1764405000000-messagi
 import { EventJournal1764410000000 } from './migrations/1764410000000-event-journal';
 import { MlflowRestModule } from './mlflow/mlflow-rest.module';
 import { GatewayProxyModule, proxySettings } from './proxy/proxy.module';
+import { GatewayReflectionModule } from './reflection/reflection.module';
 
 /**
  * The gateway's own settings: authentication, the identity tokens it issues, the services it
@@ -40,5 +41,6 @@ export const gatewayBlueprint: ServiceBlueprint<typeof gatewaySettings> = {
     GatewayProxyModule.forRoot(extra),
     EventsModule.forRoot(extra),
     MlflowRestModule,
+    GatewayReflectionModule,
   ],
 };
