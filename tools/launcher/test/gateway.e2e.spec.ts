@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { credentials, Metadata, status } from '@grpc/grpc-js';
-import { gatewayAuthV1, registryV1, trackingV1 } from '@cairn/proto';
+import { gatewayAuthV1, gatewayEventsV1, registryV1, trackingV1 } from '@cairn/proto';
 import { freePort, grpcFailure as failure, unaryApi, waitFor } from '@cairn/testing';
 import { npmStart, type Platform, processesOf } from './platform';
 
@@ -145,8 +145,10 @@ describe('the gateway in front of tracking and the registry', () => {
 
   it('lets a contributor create and write, a viewer read but not write, with the services’ own errors passed through', async () => {
     ({ experimentId } = await cora.experiments.createExperiment({ name: 'churn' }));
-    const { run } = await cora.runs.createRun({ experimentId, runName: 'first' });
+    // Whoever the client claims to be, the run is the authenticated caller's.
+    const { run } = await cora.runs.createRun({ experimentId, runName: 'first', userId: 'mallory' });
     runId = run!.info!.runId;
+    expect(run!.info!.userId).toBe('cora');
     await cora.runs.logBatch({
       runId,
       metrics: [{ key: 'auc', value: 0.91, timestamp: 1, step: 0 }],
@@ -317,5 +319,78 @@ describe('the gateway in front of tracking and the registry', () => {
     expect(await failure(viewer.runs.getRun({ runId }))).toMatchObject({ code: status.PERMISSION_DENIED });
     // Cora created the experiment, so she manages it.
     expect((await cora.experiments.getExperiment({ experimentId })).experiment!.name).toBe('churn');
+  });
+
+  it('delivers a model’s events on Events.Watch in the order they happened', async () => {
+    const TYPES = [
+      'cairn.registry.registered-model.created.v1',
+      'cairn.registry.model-version.created.v1',
+      'cairn.registry.alias.set.v1',
+      'cairn.registry.alias.deleted.v1',
+    ];
+    const client = new gatewayEventsV1.EventsServiceClient(
+      `127.0.0.1:${port('gateway', 'GRPC')}`,
+      credentials.createInsecure(),
+    );
+    clients.push(client);
+    const md = new Metadata();
+    md.set('authorization', basic('abe', 'abe-password'));
+    const stream = client.watch({ types: TYPES, subjects: [], afterEventId: '' }, md);
+    const got: gatewayEventsV1.Event[] = [];
+    stream.on('data', (e: gatewayEventsV1.Event) => got.push(e));
+    stream.on('error', () => undefined); // cancelled below
+    try {
+      // A watch delivers what arrives after it started: probe until it is live.
+      let probes = 0;
+      await waitFor(
+        'the watch to be live',
+        async () => {
+          if (got.some((e) => e.subject.startsWith('watch-probe-'))) return true;
+          await cora.models.createRegisteredModel({ name: `watch-probe-${probes++}` });
+          return undefined;
+        },
+        30_000,
+        500,
+      );
+      await cora.models.createRegisteredModel({ name: 'ordered-model' });
+      const versions: string[] = [];
+      for (let i = 0; i < 2; i++) {
+        const { modelVersion } = await cora.models.createModelVersion({
+          name: 'ordered-model',
+          source: `runs:/${runId}/model`,
+          runId,
+        });
+        versions.push(modelVersion!.version);
+      }
+      await waitFor('both versions to be READY', async () => {
+        for (const version of versions) {
+          const { modelVersion } = await cora.models.getModelVersion({ name: 'ordered-model', version });
+          if (modelVersion!.status !== registryV1.ModelVersionStatus.MODEL_VERSION_STATUS_READY)
+            return undefined;
+        }
+        return true;
+      });
+      await cora.models.setRegisteredModelAlias({
+        name: 'ordered-model',
+        alias: 'canary',
+        version: versions[1],
+      });
+      await cora.models.deleteRegisteredModelAlias({ name: 'ordered-model', alias: 'canary' });
+      const mine = () => got.filter((e) => e.subject === 'ordered-model');
+      await waitFor('the five events', () => (mine().length >= 5 ? true : undefined), 30_000, 100);
+      expect(mine().map((e) => e.type)).toEqual([
+        'cairn.registry.registered-model.created.v1',
+        'cairn.registry.model-version.created.v1',
+        'cairn.registry.model-version.created.v1',
+        'cairn.registry.alias.set.v1',
+        'cairn.registry.alias.deleted.v1',
+      ]);
+      const created = mine().filter((e) => e.type === 'cairn.registry.model-version.created.v1');
+      expect(created.map((e) => (JSON.parse(e.dataJson) as { version: string }).version)).toEqual(versions);
+      const sequences = got.map((e) => e.sequence);
+      expect(sequences).toEqual([...sequences].sort((a, b) => a - b));
+    } finally {
+      stream.cancel();
+    }
   });
 });

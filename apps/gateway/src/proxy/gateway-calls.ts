@@ -65,11 +65,13 @@ export class GatewayCalls {
   async unary<Req, Res>(method: MethodDefinition<Req, Res>, req: Req, ctx: CallContext): Promise<Res> {
     const { audience, client, rule } = this.route(method.path);
     await this.opts.policy.authorize(ctx, method.path, rule, req);
+    // What the gateway says in the request (who the caller is) replaces what the caller said.
+    const sent = rule.stamp && ctx.identity ? (rule.stamp(req, ctx.identity.principal) as Req) : req;
     const md = await this.opts.policy.outbound(ctx, audience);
     const res = await unaryCall(
       client,
       method,
-      req,
+      sent,
       md,
       deadlineOf(ctx, this.opts.maxDeadlineMs),
       ctx.signal,
