@@ -3,6 +3,7 @@
 # when everything is present. Run by `npm test` (pretest) and by CI.
 #   - librdkafka-dev (+ gcc): libs/testing builds librdkafka's mock Kafka cluster launcher.
 #   - moto_server: the S3-compatible server of libs/testing.
+#   - python3-venv: examples/python-training's end-to-end test makes a venv (needs ensurepip).
 set -euo pipefail
 
 SUDO=()
@@ -17,14 +18,17 @@ fi
 if ! command -v gcc >/dev/null 2>&1; then
   missing_apt+=(gcc)
 fi
+if ! command -v python3 >/dev/null 2>&1 || ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  missing_apt+=(python3-venv)
+fi
 
 if [ "${#missing_apt[@]}" -gt 0 ]; then
   echo "ensure-system-deps: installing ${missing_apt[*]} (apt)"
   "${SUDO[@]}" apt-get update -qq
-  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq librdkafka-dev gcc >/dev/null
-  echo "ensure-system-deps: installed librdkafka-dev $(dpkg-query -W -f='${Version}' librdkafka-dev)"
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing_apt[@]}" >/dev/null
+  echo "ensure-system-deps: installed ${missing_apt[*]}"
 else
-  echo "ensure-system-deps: librdkafka-dev and gcc present"
+  echo "ensure-system-deps: librdkafka-dev, gcc and python3-venv present"
 fi
 
 if ! command -v moto_server >/dev/null 2>&1; then
