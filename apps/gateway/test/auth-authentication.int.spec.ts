@@ -128,6 +128,20 @@ describe('gateway authentication (Postgres, local OIDC issuer)', () => {
       }
     });
 
+    it("carry the principal's current roles: a role change applies at once, though the key was just verified", async () => {
+      await auth.createUser({ id: 'service:roles', displayName: '', roles: ['viewer'], password: '' });
+      const { token } = await auth.createApiKey({
+        principal: 'service:roles',
+        name: 'r',
+        expiresAt: undefined,
+      });
+      await expect(authn.authenticate(bearer(token))).resolves.toMatchObject({ roles: ['viewer'] });
+      await auth.updateUserRoles('service:roles', ['contributor']);
+      await expect(authn.authenticate(bearer(token))).resolves.toMatchObject({ roles: ['contributor'] });
+      await auth.deleteUser('service:roles');
+      expect((await refusal(authn.authenticate(bearer(token)))).kind).toBe('unauthenticated');
+    });
+
     it('stop working once revoked (API_KEY_REVOKED)', async () => {
       const { key, token } = await auth.createApiKey({
         principal: 'service:ci',
@@ -366,6 +380,7 @@ describe('gateway authentication (Postgres, local OIDC issuer)', () => {
         defaultPermission: 'READ',
         adminPassword: undefined,
         apiKeyUsageFlushMs: 60_000,
+        apiKeyCacheMs: 2_000,
       });
       await expect(verifier.verify(await idp.token({ sub: 'x' }))).rejects.toMatchObject({
         reason: 'TOKEN_INVALID',

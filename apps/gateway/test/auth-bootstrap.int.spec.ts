@@ -6,6 +6,7 @@ import { createLogger } from '@cairn/telemetry';
 import { createTestDatabase, type TestDatabase } from '@cairn/testing';
 import { ADMIN_CREDENTIALS_MESSAGE, AuthService, GatewayAuthenticator } from '../src/auth';
 import { printAdminCredentials } from '../src/auth/admin-bootstrap';
+import { ApiKeyCache } from '../src/auth/api-key-cache';
 import { ApiKeyUsageRecorder } from '../src/auth/api-key-usage.recorder';
 import { type AuthConfig } from '../src/auth/auth.settings';
 import { OidcVerifier } from '../src/auth/oidc-verifier';
@@ -26,6 +27,7 @@ const config: AuthConfig = {
   defaultPermission: 'READ',
   adminPassword: undefined,
   apiKeyUsageFlushMs: 60_000,
+  apiKeyCacheMs: 2_000,
 };
 
 /** A gateway replica's view of the database, without the rest of the service. */
@@ -57,14 +59,16 @@ describe('admin bootstrap (Postgres)', () => {
     });
     await ds.initialize();
     const recorder = new ApiKeyUsageRecorder(ds, settings, config, quiet);
+    const keys = new ApiKeyCache(config);
     const authn = new GatewayAuthenticator(
       ds,
       settings,
       new OidcVerifier(config),
       new PasswordVerifier(),
       recorder,
+      keys,
     );
-    const r = { ds, auth: new AuthService(ds, settings), authn };
+    const r = { ds, auth: new AuthService(ds, settings, keys), authn };
     replicas.push(r);
     return r;
   }

@@ -1,5 +1,6 @@
 import { type DynamicModule, Global, Module } from '@nestjs/common';
 import { AdminBootstrap } from './admin-bootstrap';
+import { ApiKeyCache } from './api-key-cache';
 import { ApiKeyUsageRecorder } from './api-key-usage.recorder';
 import { AuthGrpc } from './auth.grpc';
 import { AuthService } from './auth.service';
@@ -31,6 +32,7 @@ export class AuthModule {
         OidcVerifier,
         PasswordVerifier,
         ApiKeyUsageRecorder,
+        ApiKeyCache,
         GatewayAuthenticator,
         AuthorizationService,
         AuthService,
@@ -42,6 +44,7 @@ export class AuthModule {
         OidcVerifier,
         PasswordVerifier,
         ApiKeyUsageRecorder,
+        ApiKeyCache,
         GatewayAuthenticator,
         AuthorizationService,
         AuthService,

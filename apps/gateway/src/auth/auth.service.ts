@@ -5,6 +5,7 @@ import type { ServiceSettings } from '@cairn/config';
 import { isUniqueViolation } from '@cairn/persistence';
 import { AppError, type CallerIdentity } from '@cairn/rpc';
 import { SERVICE_SETTINGS } from '@cairn/service-runtime';
+import { ApiKeyCache } from './api-key-cache';
 import { hashApiKeySecret, isKeyId, newApiKeyToken } from './api-key-token';
 import { type ApiKeyRecord, ApiKeysRepository } from './api-keys.repository';
 import { hashPassword, PASSWORD_MAX_BYTES, PASSWORD_MIN_LENGTH } from './password-hash';
@@ -76,6 +77,7 @@ export class AuthService {
   constructor(
     @Inject(DataSource) private readonly ds: DataSource,
     @Inject(SERVICE_SETTINGS) settings: ServiceSettings,
+    @Inject(ApiKeyCache) private readonly verifiedKeys: ApiKeyCache,
   ) {
     this.principals = new PrincipalsRepository(settings.databaseSchema);
     this.apiKeys = new ApiKeysRepository(settings.databaseSchema);
@@ -148,6 +150,7 @@ export class AuthService {
       if (!roles.includes('admin')) await this.refuseLastAdmin(m, id, 'take the admin role from');
       if (!(await this.principals.updateRoles(m, id, knownRoles(roles)))) throw principalNotFound(id);
     });
+    this.verifiedKeys.forgetPrincipal(id);
     return this.getUser(id);
   }
 
@@ -173,6 +176,7 @@ export class AuthService {
       await this.permissions.deleteByPrincipal(m, id);
       if (!(await this.principals.delete(m, id))) throw principalNotFound(id);
     });
+    this.verifiedKeys.forgetPrincipal(id);
   }
 
   private async refuseLastAdmin(m: EntityManager, id: string, what: string): Promise<void> {
@@ -274,6 +278,7 @@ export class AuthService {
 
   async revokeApiKey(keyId: string): Promise<ApiKeyRecord> {
     const key = await this.apiKeys.revoke(this.ds.manager, keyId);
+    this.verifiedKeys.forgetKey(keyId);
     if (!key)
       throw new AppError('not_found', 'API_KEY_NOT_FOUND', `API key ${keyId} does not exist.`, {
         key_id: keyId,

@@ -10,7 +10,10 @@ describe('auth settings', () => {
       defaultPermission: 'READ',
       adminPassword: undefined,
       apiKeyUsageFlushMs: 60_000,
+      apiKeyCacheMs: 2_000,
     });
+    expect(load({ CAIRN_API_KEY_CACHE_MS: '0' }).apiKeyCacheMs).toBe(0);
+    expect(() => load({ CAIRN_API_KEY_CACHE_MS: '60001' })).toThrow(/CAIRN_API_KEY_CACHE_MS/);
   });
 
   it('turns OIDC on with issuer, audiences and JWKS URL together', () => {

@@ -24,6 +24,8 @@ import { PERMISSIONS, type Permission } from './resource-permission';
  *   unset. Ignored once an admin exists.
  * - `CAIRN_API_KEY_USAGE_FLUSH_MS` (default 60000): how often API keys' last-used times are
  *   written (one batched UPDATE), so authentication never writes per call.
+ * - `CAIRN_API_KEY_CACHE_MS` (default 2000, 0 disables): how long a verified API key is
+ *   remembered (see ApiKeyCache): the longest another replica's revocation takes to apply here.
  */
 export const authSettings = z.object({
   CAIRN_OIDC_ISSUER: z.url({ message: 'must be a URL' }).optional(),
@@ -46,6 +48,12 @@ export const authSettings = z.object({
     .refine((v) => Buffer.byteLength(v) <= PASSWORD_MAX_BYTES, `must be at most ${PASSWORD_MAX_BYTES} bytes`)
     .optional(),
   CAIRN_API_KEY_USAGE_FLUSH_MS: positiveInt(60_000),
+  CAIRN_API_KEY_CACHE_MS: z.coerce
+    .number({ message: 'must be an integer between 0 and 60000' })
+    .int('must be an integer between 0 and 60000')
+    .min(0, 'must be an integer between 0 and 60000')
+    .max(60_000, 'must be an integer between 0 and 60000')
+    .default(2_000),
 });
 
 export type AuthSettingsInput = z.infer<typeof authSettings>;
@@ -65,6 +73,7 @@ export interface AuthConfig {
   defaultPermission: Permission;
   adminPassword: string | undefined;
   apiKeyUsageFlushMs: number;
+  apiKeyCacheMs: number;
 }
 
 const OIDC_SETTINGS = ['CAIRN_OIDC_ISSUER', 'CAIRN_OIDC_AUDIENCE', 'CAIRN_OIDC_JWKS_URL'] as const;
@@ -102,5 +111,6 @@ export function toAuthConfig(s: AuthSettingsInput): AuthConfig {
     defaultPermission: s.CAIRN_DEFAULT_PERMISSION,
     adminPassword: s.CAIRN_ADMIN_PASSWORD,
     apiKeyUsageFlushMs: s.CAIRN_API_KEY_USAGE_FLUSH_MS,
+    apiKeyCacheMs: s.CAIRN_API_KEY_CACHE_MS,
   };
 }

@@ -4,6 +4,7 @@ import type { ServiceSettings } from '@cairn/config';
 import { AppError, type CallAuthenticator, type CallerIdentity, type HeaderSource } from '@cairn/rpc';
 import { SERVICE_SETTINGS } from '@cairn/service-runtime';
 import { apiKeySecretMatches, hashApiKeySecret, looksLikeApiKey, parseApiKeyToken } from './api-key-token';
+import { ApiKeyCache } from './api-key-cache';
 import { ApiKeyUsageRecorder } from './api-key-usage.recorder';
 import { ApiKeysRepository } from './api-keys.repository';
 import { OidcVerifier } from './oidc-verifier';
@@ -48,6 +49,7 @@ export class GatewayAuthenticator implements CallAuthenticator {
     @Inject(OidcVerifier) private readonly oidc: OidcVerifier,
     @Inject(PasswordVerifier) private readonly passwords: PasswordVerifier,
     @Inject(ApiKeyUsageRecorder) private readonly usage: ApiKeyUsageRecorder,
+    @Inject(ApiKeyCache) private readonly verifiedKeys: ApiKeyCache,
   ) {
     this.principals = new PrincipalsRepository(settings.databaseSchema);
     this.apiKeys = new ApiKeysRepository(settings.databaseSchema);
@@ -87,6 +89,11 @@ export class GatewayAuthenticator implements CallAuthenticator {
   }
 
   private async apiKey(token: string): Promise<CallerIdentity> {
+    const cached = this.verifiedKeys.get(token);
+    if (cached) {
+      this.usage.touch(cached.keyId);
+      return { principal: cached.principal, roles: cached.roles, via: VIA.apiKey };
+    }
     const parsed = parseApiKeyToken(token);
     if (!parsed) throw invalidCredentials();
     const found = await this.apiKeys.findCredential(this.ds.manager, parsed.keyId);
@@ -101,6 +108,12 @@ export class GatewayAuthenticator implements CallAuthenticator {
     }
     if (found.principalDisabled) throw disabled(key.principal);
     this.usage.touch(key.keyId);
+    this.verifiedKeys.remember(token, {
+      keyId: key.keyId,
+      principal: key.principal,
+      roles: found.principalRoles,
+      expiresAt: key.expiresAt,
+    });
     return { principal: key.principal, roles: found.principalRoles, via: VIA.apiKey };
   }
 
