@@ -186,6 +186,10 @@ describe('the MLflow REST API on the gateway (npm start)', () => {
     expect([wrong.status, wrong.json.error_code]).toEqual([401, 'UNAUTHENTICATED']);
     const missing = await mlflow(ADMIN, 'GET', 'experiments/no-such-thing');
     expect([missing.status, missing.json.error_code]).toEqual([404, 'ENDPOINT_NOT_FOUND']);
+    // MLflow's unauthenticated liveness and version endpoints.
+    const health = await fetch(`${base}/health`);
+    expect([health.status, await health.text()]).toEqual([200, 'OK']);
+    expect((await fetch(`${base}/version`)).status).toBe(200);
     // The UI's prefix serves the same API.
     const ajax = await mlflow(
       ADMIN,

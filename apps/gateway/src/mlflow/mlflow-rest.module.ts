@@ -5,7 +5,7 @@ import { Metadata } from '@grpc/grpc-js';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { CallContext, CallerIdentity } from '@cairn/rpc';
-import { ROOT_LOGGER } from '@cairn/service-runtime';
+import { ROOT_LOGGER, SERVICE_VERSION } from '@cairn/service-runtime';
 import { AuthGrpc } from '../auth/auth.grpc';
 import { GatewayAuthenticator } from '../auth/gateway-authenticator';
 import type { GatewayCalls } from '../proxy/gateway-calls';
@@ -237,6 +237,10 @@ class MlflowRestServer implements OnModuleInit {
       auth: this.auth,
       logger: this.logger.child({ component: 'mlflow-rest' }),
     };
+    // MLflow's own liveness and version endpoints, unauthenticated as in MLflow (load balancers
+    // and MLflow deployment charts probe /health).
+    app.get('/health', (_request, reply) => reply.type('text/plain').send('OK'));
+    app.get('/version', (_request, reply) => reply.type('text/plain').send(SERVICE_VERSION));
     for (const prefix of API_PREFIXES) void app.register(apiPlugin(deps), { prefix });
     for (const prefix of ARTIFACT_PREFIXES) void app.register(artifactsPlugin(deps), { prefix });
   }
