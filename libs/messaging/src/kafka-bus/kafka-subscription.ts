@@ -35,6 +35,15 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * signal within one heartbeat interval; the membership error is then handed back to kafkajs so
  * that it re-joins. Whatever was not committed is redelivered (to whichever member gets the
  * partition), so handlers must be idempotent, as the inbox makes them.
+ *
+ * Crashes: kafkajs restarts its consumer after errors it deems retriable and gives up on the
+ * others, which left the subscription dead for good (subscribe() had resolved; `running` stayed
+ * false). We restart the consumer ourselves instead, with a capped exponential back-off, until
+ * stop(). One such error is a SyncGroup rejected with INVALID_REQUEST, which librdkafka's mock
+ * cluster (the test broker) answers a follower whose SyncGroup arrives after the leader's has
+ * completed the round (a real broker hands that follower its assignment). The crash arrives as
+ * an event after run() has resolved, so a promise-retry library does not fit: the back-off is
+ * the configured retry times, doubled per attempt and capped at maxRetryTimeMs.
  */
 export class KafkaSubscription implements Subscription {
   private readonly consumer: Consumer;
@@ -49,6 +58,10 @@ export class KafkaSubscription implements Subscription {
   private readonly backoffTimers = new Map<string, NodeJS.Timeout>();
   /** Partitions paused until their "latest" position is pinned. */
   private readonly held = new Set<string>();
+  /** Our own restarts after crashes kafkajs does not restart (see the class comment). */
+  private restarts = 0;
+  private restartTimer?: NodeJS.Timeout;
+  private restarting?: Promise<void>;
 
   constructor(
     kafka: Kafka,
@@ -79,7 +92,10 @@ export class KafkaSubscription implements Subscription {
   /** Connects, subscribes and joins the group; resolves once kafkajs has joined (or is retrying). */
   async start(): Promise<void> {
     const { consumer } = this;
-    consumer.on(consumer.events.GROUP_JOIN, (e) => this.onGroupJoin(e.payload.memberAssignment));
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      this.restarts = 0;
+      this.onGroupJoin(e.payload.memberAssignment);
+    });
     consumer.on(consumer.events.REBALANCING, () => {
       this.ready = false;
       this.abortActive(undefined, 'PARTITION_REVOKED', 'the group is rebalancing');
@@ -88,12 +104,14 @@ export class KafkaSubscription implements Subscription {
       this.ready = false;
       this.abortActive(undefined, 'PARTITION_REVOKED', 'the consumer crashed and re-joins');
       if (this.stopping) return;
-      this.config.logger[e.payload.restart ? 'warn' : 'error'](
-        { groupId: this.opts.groupId, err: errorMessage(e.payload.error), restart: e.payload.restart },
-        e.payload.restart
-          ? 'kafka consumer crashed; kafkajs restarts it'
-          : 'kafka consumer crashed and will not restart',
-      );
+      if (e.payload.restart) {
+        this.config.logger.warn(
+          { groupId: this.opts.groupId, err: errorMessage(e.payload.error) },
+          'kafka consumer crashed; kafkajs restarts it',
+        );
+        return;
+      }
+      this.scheduleRestart(e.payload.error);
     });
     consumer.on(consumer.events.STOP, () => {
       this.ready = false;
@@ -101,12 +119,40 @@ export class KafkaSubscription implements Subscription {
 
     await consumer.connect();
     await consumer.subscribe({ topics: this.opts.topics, fromBeginning: this.opts.startFrom !== 'latest' });
-    await consumer.run({
+    await this.run();
+  }
+
+  /** Resolves once kafkajs has joined, or has crashed (the CRASH listener decides what next). */
+  private run(): Promise<void> {
+    return this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: this.config.partitionsConsumedConcurrently,
       eachBatch: (payload) => this.eachBatch(payload),
     });
+  }
+
+  /** After a crash kafkajs does not restart from (it has disconnected the consumer by then). */
+  private scheduleRestart(err: unknown): void {
+    const attempt = ++this.restarts;
+    const delayMs = Math.min(
+      this.config.retry.maxRetryTimeMs,
+      this.config.retry.initialRetryTimeMs * 2 ** Math.min(attempt - 1, 20),
+    );
+    this.config.logger.error(
+      { groupId: this.opts.groupId, err: errorMessage(err), attempt, delayMs },
+      'kafka consumer crashed and kafkajs will not restart it; restarting it',
+    );
+    clearTimeout(this.restartTimer);
+    this.restartTimer = setTimeout(() => {
+      if (this.stopping) return;
+      this.restarting = (async () => {
+        await this.consumer.connect();
+        if (!this.stopping) await this.run();
+      })().catch((restartErr: unknown) => {
+        if (!this.stopping) this.scheduleRestart(restartErr);
+      });
+    }, delayMs);
   }
 
   stop(): Promise<void> {
@@ -120,7 +166,10 @@ export class KafkaSubscription implements Subscription {
     this.abortActive(undefined, 'SUBSCRIPTION_STOPPED', 'the subscription is stopping');
     for (const timer of this.backoffTimers.values()) clearTimeout(timer);
     this.backoffTimers.clear();
+    clearTimeout(this.restartTimer);
     try {
+      // A restart in flight ends its join first, so that the disconnect below stops that consumer.
+      await this.restarting;
       // kafkajs waits for the batch in progress (whose commit we make ourselves, see commit()),
       // then leaves the group, so the partitions move to other members without a session timeout.
       await this.consumer.disconnect();

@@ -263,7 +263,11 @@ export class GroupMember implements Subscription {
   }
 
   private requestRebalance(): void {
-    if (this.stopping.signal.aborted) return;
+    // Not before our membership row exists (join() requests one right after inserting it). The
+    // bus's first LISTEN connection calls onListenerReconnected() while join() is still under
+    // way: a rebalance then would not see us among the live members, take our share to be
+    // empty and mark the initial assignment done, so `running` would be true with nothing held.
+    if (this.stopping.signal.aborted || this.joinedAt === 0) return;
     this.rebalanceRequested = true;
     this.rebalanceLoop ??= (async () => {
       try {
