@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { gatewayAuthV1 } from '@cairn/proto';
 import { CairnClient } from '@cairn/sdk';
-import { freePort, waitFor } from '@cairn/testing';
-import { npmStart, type Platform, processesOf } from './platform';
+import { waitFor } from '@cairn/testing';
+import { type PlatformUnderTest, startPlatform } from './platform';
 
 /*
  * The `cairn` CLI, built as `npm run build` builds it and run as a subprocess, against the
@@ -18,12 +18,10 @@ jest.setTimeout(300_000);
 
 const ROOT = path.resolve(__dirname, '../../..');
 const CLI = path.join(ROOT, 'dist/tools/cli/src/main.js');
-const SERVICES = ['tracking', 'registry', 'orchestrator', 'monitor', 'gateway'] as const;
 const MODEL = 'churn-cli-model';
 
-let home: string;
+let started: PlatformUnderTest | undefined;
 let work: string;
-let platform: Platform;
 let address: string;
 let adminKey: string;
 let adminConfig: string;
@@ -98,40 +96,18 @@ interface EventLine {
 }
 
 beforeAll(async () => {
-  home = await mkdtemp(path.join(os.tmpdir(), 'cairn-cli-e2e-'));
   work = await mkdtemp(path.join(os.tmpdir(), 'cairn-cli-work-'));
   adminConfig = path.join(work, 'admin', 'config.json');
-  const env: Record<string, string> = { CAIRN_HOME: home, CAIRN_POSTGRES_PORT: String(await freePort()) };
-  for (const s of SERVICES) {
-    env[`CAIRN_${s.toUpperCase()}_GRPC_PORT`] = String(await freePort());
-    env[`CAIRN_${s.toUpperCase()}_HTTP_PORT`] = String(await freePort());
-  }
-  address = `127.0.0.1:${env.CAIRN_GATEWAY_GRPC_PORT}`;
-  platform = npmStart(env);
-  await waitFor(
-    'the platform to be ready',
-    () => platform.output.find((l) => l.includes('press Ctrl-C to stop')),
-    240_000,
-    100,
-  );
+  started = await startPlatform('cli-e2e');
+  address = started.gatewayAddress;
   // As a user finds it: the key the gateway shows once on the first start.
-  const credentialsLine = platform.output.find((l) => l.includes('cairn admin credentials created'));
-  adminKey = /"adminApiKey":"([^"]+)"/.exec(credentialsLine ?? '')?.[1] ?? '';
+  adminKey = started.adminApiKey();
   expect(adminKey).toMatch(/^cairn_/);
 });
 
 afterAll(async () => {
   for (const w of watchers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
-  if (platform) {
-    process.kill(-platform.child.pid!, 'SIGINT');
-    await platform.exited;
-    await waitFor(
-      'every process of the platform to exit',
-      async () => ((await processesOf(home)).length === 0 ? true : undefined),
-      30_000,
-    );
-  }
-  if (home) await rm(home, { recursive: true, force: true });
+  await started?.stop();
   if (work) await rm(work, { recursive: true, force: true });
 });
 

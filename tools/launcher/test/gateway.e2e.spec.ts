@@ -1,10 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { credentials, Metadata, status } from '@grpc/grpc-js';
 import { gatewayAuthV1, gatewayEventsV1, registryV1, trackingV1 } from '@cairn/proto';
-import { freePort, grpcFailure as failure, unaryApi, waitFor } from '@cairn/testing';
-import { npmStart, type Platform, processesOf } from './platform';
+import { grpcFailure as failure, unaryApi, waitFor } from '@cairn/testing';
+import { type PlatformUnderTest, startPlatform } from './platform';
 
 /*
  * The gateway in front of the services, on the platform as a user starts it (`npm start`):
@@ -15,16 +12,13 @@ import { npmStart, type Platform, processesOf } from './platform';
 
 jest.setTimeout(240_000);
 
-const SERVICES = ['tracking', 'registry', 'orchestrator', 'monitor', 'gateway'] as const;
 const ADMIN_PASSWORD = 'gateway-e2e-admin';
-let home: string;
-let env: Record<string, string>;
-let platform: Platform;
+let started: PlatformUnderTest | undefined;
 const clients: Array<{ close(): void }> = [];
-const port = (s: string, kind: 'GRPC' | 'HTTP') => env[`CAIRN_${s.toUpperCase()}_${kind}_PORT`];
+const gatewayAddress = () => started!.gatewayAddress;
 
 function as(authorization?: string) {
-  const address = `127.0.0.1:${port('gateway', 'GRPC')}`;
+  const address = gatewayAddress();
   const creds = credentials.createInsecure();
   const md = () => {
     const m = new Metadata();
@@ -83,23 +77,7 @@ let cora: Api;
 let abe: Api;
 
 beforeAll(async () => {
-  home = await mkdtemp(path.join(os.tmpdir(), 'cairn-gateway-e2e-'));
-  env = {
-    CAIRN_HOME: home,
-    CAIRN_POSTGRES_PORT: String(await freePort()),
-    CAIRN_ADMIN_PASSWORD: ADMIN_PASSWORD,
-  };
-  for (const s of SERVICES) {
-    env[`CAIRN_${s.toUpperCase()}_GRPC_PORT`] = String(await freePort());
-    env[`CAIRN_${s.toUpperCase()}_HTTP_PORT`] = String(await freePort());
-  }
-  platform = npmStart(env);
-  await waitFor(
-    'the platform to be ready',
-    () => platform.output.find((l) => l.includes('press Ctrl-C to stop')),
-    150_000,
-    100,
-  );
+  started = await startPlatform('gateway-e2e', { CAIRN_ADMIN_PASSWORD: ADMIN_PASSWORD });
   admin = as(basic('admin', ADMIN_PASSWORD));
   anonymous = as();
   const users: Array<[string, gatewayAuthV1.Role]> = [
@@ -117,16 +95,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of clients) c.close();
-  if (platform) {
-    process.kill(-platform.child.pid!, 'SIGINT');
-    await platform.exited;
-    await waitFor(
-      'every process of the platform to exit',
-      async () => ((await processesOf(home)).length === 0 ? true : undefined),
-      30_000,
-    );
-  }
-  if (home) await rm(home, { recursive: true, force: true });
+  await started?.stop();
 });
 
 describe('the gateway in front of tracking and the registry', () => {
@@ -328,10 +297,7 @@ describe('the gateway in front of tracking and the registry', () => {
       'cairn.registry.alias.set.v1',
       'cairn.registry.alias.deleted.v1',
     ];
-    const client = new gatewayEventsV1.EventsServiceClient(
-      `127.0.0.1:${port('gateway', 'GRPC')}`,
-      credentials.createInsecure(),
-    );
+    const client = new gatewayEventsV1.EventsServiceClient(gatewayAddress(), credentials.createInsecure());
     clients.push(client);
     const md = new Metadata();
     md.set('authorization', basic('abe', 'abe-password'));

@@ -1,11 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { gatewayAuthV1 } from '@cairn/proto';
-import { freePort, unaryApi, waitFor } from '@cairn/testing';
-import { npmStart, type Platform, processesOf } from './platform';
+import { unaryApi, waitFor } from '@cairn/testing';
+import { type PlatformUnderTest, startPlatform } from './platform';
 
 /*
  * MLflow's REST API on the gateway's HTTP port, on the platform as a user starts it
@@ -16,11 +13,8 @@ import { npmStart, type Platform, processesOf } from './platform';
 
 jest.setTimeout(240_000);
 
-const SERVICES = ['tracking', 'registry', 'orchestrator', 'monitor', 'gateway'] as const;
 const ADMIN_PASSWORD = 'mlflow-e2e-admin';
-let home: string;
-let env: Record<string, string>;
-let platform: Platform;
+let started: PlatformUnderTest | undefined;
 let base: string;
 
 const basic = (user: string, password: string) =>
@@ -118,30 +112,11 @@ async function ok(
 const artifactsUrl = (p: string) => `${base}/api/2.0/mlflow-artifacts/artifacts/${p}`;
 
 beforeAll(async () => {
-  home = await mkdtemp(path.join(os.tmpdir(), 'cairn-mlflow-e2e-'));
-  env = {
-    CAIRN_HOME: home,
-    CAIRN_POSTGRES_PORT: String(await freePort()),
-    CAIRN_ADMIN_PASSWORD: ADMIN_PASSWORD,
-  };
-  for (const s of SERVICES) {
-    env[`CAIRN_${s.toUpperCase()}_GRPC_PORT`] = String(await freePort());
-    env[`CAIRN_${s.toUpperCase()}_HTTP_PORT`] = String(await freePort());
-  }
-  platform = npmStart(env);
-  await waitFor(
-    'the platform to be ready',
-    () => platform.output.find((l) => l.includes('press Ctrl-C to stop')),
-    150_000,
-    100,
-  );
-  base = `http://127.0.0.1:${env.CAIRN_GATEWAY_HTTP_PORT}`;
+  started = await startPlatform('mlflow-e2e', { CAIRN_ADMIN_PASSWORD: ADMIN_PASSWORD });
+  base = started.gatewayUrl;
   // carl through MLflow's own users endpoint (MLflow users may create and edit); vera, a viewer, over gRPC.
   await ok(ADMIN, 'POST', 'users/create', { username: 'carl', password: 'carl-password-1' });
-  const client = new gatewayAuthV1.AuthServiceClient(
-    `127.0.0.1:${env.CAIRN_GATEWAY_GRPC_PORT}`,
-    credentials.createInsecure(),
-  );
+  const client = new gatewayAuthV1.AuthServiceClient(started.gatewayAddress, credentials.createInsecure());
   const md = () => {
     const m = new Metadata();
     m.set('authorization', ADMIN);
@@ -162,16 +137,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (platform) {
-    process.kill(-platform.child.pid!, 'SIGINT');
-    await platform.exited;
-    await waitFor(
-      'every process of the platform to exit',
-      async () => ((await processesOf(home)).length === 0 ? true : undefined),
-      30_000,
-    );
-  }
-  if (home) await rm(home, { recursive: true, force: true });
+  await started?.stop();
 });
 
 describe('the MLflow REST API on the gateway (npm start)', () => {

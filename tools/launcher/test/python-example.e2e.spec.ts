@@ -4,8 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { registryV1, trackingV1 } from '@cairn/proto';
-import { freePort, unaryApi, waitFor } from '@cairn/testing';
-import { npmStart, type Platform, processesOf } from './platform';
+import { unaryApi } from '@cairn/testing';
+import { type PlatformUnderTest, startPlatform } from './platform';
 
 /*
  * examples/python-training as its README has a user run it: a venv with its requirements from
@@ -20,15 +20,13 @@ jest.setTimeout(600_000);
 
 const ROOT = path.resolve(__dirname, '../../..');
 const EXAMPLE = path.join(ROOT, 'examples/python-training');
-const SERVICES = ['tracking', 'registry', 'orchestrator', 'monitor', 'gateway'] as const;
 const EPOCHS = 6;
 const MODEL = 'python-example-classifier';
 const METRICS = ['train_loss', 'val_loss', 'train_accuracy', 'val_accuracy'];
 
-let home: string;
 let work: string;
-let env: Record<string, string>;
-let platform: Platform;
+let starting: Promise<PlatformUnderTest> | undefined;
+let started: PlatformUnderTest;
 const clients: Array<{ close(): void }> = [];
 
 interface Finished {
@@ -100,7 +98,7 @@ async function prepareExample(dir: string): Promise<string> {
 }
 
 function gateway(apiKey: string) {
-  const address = `127.0.0.1:${env.CAIRN_GATEWAY_GRPC_PORT}`;
+  const address = started.gatewayAddress;
   const creds = credentials.createInsecure();
   const metadata = () => {
     const m = new Metadata();
@@ -163,46 +161,22 @@ let python: string;
 let apiKey: string;
 
 beforeAll(async () => {
-  home = await mkdtemp(path.join(os.tmpdir(), 'cairn-python-example-e2e-'));
   work = await mkdtemp(path.join(os.tmpdir(), 'cairn-python-example-'));
-  env = { CAIRN_HOME: home, CAIRN_POSTGRES_PORT: String(await freePort()) };
-  for (const s of SERVICES) {
-    env[`CAIRN_${s.toUpperCase()}_GRPC_PORT`] = String(await freePort());
-    env[`CAIRN_${s.toUpperCase()}_HTTP_PORT`] = String(await freePort());
-  }
-  platform = npmStart(env);
   // The venv is built while the platform starts.
-  const ready = Promise.race([
-    waitFor(
-      'the platform to be ready',
-      () => platform.output.find((l) => l.includes('press Ctrl-C to stop')),
-      240_000,
-      100,
-    ),
-    platform.exited.then((code) => {
-      throw new Error(`npm start exited with ${code}:\n${platform.output.slice(-80).join('\n')}`);
-    }),
-  ]);
-  [python] = await Promise.all([prepareExample(path.join(work, 'python-training')), ready]);
+  starting = startPlatform('python-example-e2e');
+  [python, started] = await Promise.all([prepareExample(path.join(work, 'python-training')), starting]);
   // As a user finds it: the key the gateway shows once on the first start.
-  const credentialsLine = platform.output.find((l) => l.includes('cairn admin credentials created'));
-  apiKey = /"adminApiKey":"([^"]+)"/.exec(credentialsLine ?? '')?.[1] ?? '';
+  apiKey = started.adminApiKey();
   expect(apiKey).toMatch(/^cairn_/);
 });
 
 afterAll(async () => {
   for (const c of clients) c.close();
-  if (platform) {
-    // As Ctrl-C does; a platform that failed to start has already exited.
-    if (platform.child.exitCode === null) process.kill(-platform.child.pid!, 'SIGINT');
-    await platform.exited;
-    await waitFor(
-      'every process of the platform to exit',
-      async () => ((await processesOf(home)).length === 0 ? true : undefined),
-      30_000,
-    );
-  }
-  if (home) await rm(home, { recursive: true, force: true });
+  // Stopped even when the venv failed while the platform was still starting.
+  await starting?.then(
+    (p) => p.stop(),
+    () => undefined,
+  );
   if (work) await rm(work, { recursive: true, force: true });
 });
 
@@ -216,7 +190,7 @@ describe('examples/python-training against the platform started with npm start',
       run(python, ['train.py', '--epochs', String(EPOCHS), '--model-name', MODEL], {
         cwd: path.join(work, 'python-training'),
         env: {
-          CAIRN_ADDRESS: `127.0.0.1:${env.CAIRN_GATEWAY_GRPC_PORT}`,
+          CAIRN_ADDRESS: started.gatewayAddress,
           CAIRN_API_KEY: apiKey,
           CAIRN_PROTO_DIR: path.join(ROOT, 'proto'),
         },
@@ -310,7 +284,7 @@ describe('examples/python-training against the platform started with npm start',
         run(process.execPath, [path.join(ROOT, 'dist/tools/cli/src/main.js'), ...args, '--json'], {
           cwd: ROOT,
           env: {
-            CAIRN_ADDRESS: `127.0.0.1:${env.CAIRN_GATEWAY_GRPC_PORT}`,
+            CAIRN_ADDRESS: started.gatewayAddress,
             CAIRN_API_KEY: apiKey,
             CAIRN_CONFIG: path.join(work, 'cli.json'),
           },
