@@ -31,6 +31,7 @@ import {
   unaryApi,
   type UnaryApi,
   waitFor,
+  writeAllThenEnd,
 } from '@cairn/testing';
 
 const STREAMS = 4;
@@ -159,19 +160,7 @@ async function streamOnce(t: Target, runId: string): Promise<number> {
     const stream = t.runsClient.streamMetrics(md, { deadline: Date.now() + 600_000 }, (err, r) =>
       err ? reject(err) : resolve(r),
     );
-    let sent = 0;
-    const pump = () => {
-      while (sent < MESSAGES_PER_STREAM) {
-        const ok = stream.write(prepared[sent % prepared.length]);
-        sent++;
-        if (!ok) {
-          stream.once('drain', pump);
-          return;
-        }
-      }
-      stream.end();
-    };
-    pump();
+    writeAllThenEnd(stream, MESSAGES_PER_STREAM, (i) => prepared[i % prepared.length]);
   });
   return res.pointsLogged;
 }

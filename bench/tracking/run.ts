@@ -20,6 +20,7 @@ import {
   startRunPostgres,
   stopRunPostgres,
   waitFor,
+  writeAllThenEnd,
 } from '@cairn/testing';
 
 const RUNS = 100_000;
@@ -109,19 +110,7 @@ async function benchIngest(c: Clients, runId: string): Promise<number> {
     const stream = c.runs.streamMetrics(new Metadata(), { deadline: Date.now() + 600_000 }, (err, r) =>
       err ? reject(err) : resolve(r),
     );
-    let sent = 0;
-    const pump = () => {
-      while (sent < messages) {
-        const ok = stream.write(prepared[sent % prepared.length]);
-        sent++;
-        if (!ok) {
-          stream.once('drain', pump);
-          return;
-        }
-      }
-      stream.end();
-    };
-    pump();
+    writeAllThenEnd(stream, messages, (i) => prepared[i % prepared.length]);
   });
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (res.pointsLogged !== STREAM_POINTS)

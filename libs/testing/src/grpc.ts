@@ -111,3 +111,27 @@ export async function grpcFailure(
   }
   throw new Error('expected the call to fail');
 }
+
+/**
+ * Writes `count` messages to a client stream as fast as it takes them (waiting for `drain`
+ * whenever its buffer is full), then ends it. `messageAt(i)` is called once per message.
+ */
+export function writeAllThenEnd<Req>(
+  stream: { write(msg: Req): boolean; once(event: 'drain', fn: () => void): unknown; end(): void },
+  count: number,
+  messageAt: (i: number) => Req,
+): void {
+  let sent = 0;
+  const pump = () => {
+    while (sent < count) {
+      const ok = stream.write(messageAt(sent));
+      sent++;
+      if (!ok) {
+        stream.once('drain', pump);
+        return;
+      }
+    }
+    stream.end();
+  };
+  pump();
+}
