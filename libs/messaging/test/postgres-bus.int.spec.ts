@@ -483,9 +483,11 @@ describe('PostgresEventBus (adapter specifics)', () => {
     await waitFor('both partitions in flight', () => (signals.size === 2 ? true : undefined));
 
     // The second member's bus opens its first LISTEN session during the join and announces it
-    // (onListenerReconnected) before the member's row exists, as PostgresEventBus does; the
-    // session then takes a moment to finish coming up.
+    // (onListenerReconnected) before the member's row exists, as PostgresEventBus does. A
+    // rebalance started then (it starts synchronously) would race the membership insert; the
+    // member must not start one at all, which is checked right there, without waiting on the race.
     const pool = new Pool({ connectionString: db.url, max: 4 });
+    let rebalanceBeforeRow: boolean | undefined;
     const got: IncomingMessage[] = [];
     const joining: { member?: GroupMember } = {};
     const host: MemberHost = {
@@ -505,8 +507,10 @@ describe('PostgresEventBus (adapter specifics)', () => {
           ).rows.map((r) => [r.name, r.partitions]),
         ),
       listen: async () => {
-        joining.member!.onListenerReconnected();
-        await new Promise((r) => setTimeout(r, 300));
+        const member = joining.member!;
+        member.onListenerReconnected();
+        rebalanceBeforeRow =
+          (member as unknown as { rebalanceLoop?: Promise<void> }).rebalanceLoop !== undefined;
       },
       unlisten: () => undefined,
       workerStarted: () => undefined,
@@ -523,6 +527,7 @@ describe('PostgresEventBus (adapter specifics)', () => {
     joining.member = second;
     try {
       await second.join();
+      expect(rebalanceBeforeRow).toBe(false);
       // Its share is still held by the first member: not running (readiness), nothing owned.
       expect(second.ownedPartitions).toEqual([]);
       expect(second.running).toBe(false);
