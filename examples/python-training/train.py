@@ -27,7 +27,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
 
 import numpy as np
 import sklearn
@@ -118,7 +117,7 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def dataset_input(x: np.ndarray, y: np.ndarray, feature_names: list[str]) -> Any:
+def dataset_input(x: np.ndarray, y: np.ndarray, feature_names: list[str]) -> tracking_pb2.DatasetInput:
     """The dataset as MLflow records one: a digest of its content, where it comes from, its shape."""
     digest = hashlib.sha256(np.ascontiguousarray(x).tobytes() + np.ascontiguousarray(y).tobytes()).hexdigest()[:16]
     schema = {

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import NamedTuple, TypeVar, cast
 
 import grpc
 
@@ -27,6 +27,9 @@ DEFAULT_TIMEOUT_S = 30.0
 CHUNK_SIZE = 64 * 1024
 
 T = TypeVar("T")
+
+#: What a client interceptor is handed to make the call itself.
+Continuation = Callable[[grpc.ClientCallDetails, object], object]
 
 
 class CallDetails(NamedTuple):
@@ -54,26 +57,33 @@ class AuthInterceptor(
         self._header = ("authorization", authorization)
 
     def _with_auth(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
-        d = cast(Any, details)
         return _ClientCallDetails(
-            d.method,
-            d.timeout,
-            [*(d.metadata or []), self._header],
-            d.credentials,
-            getattr(d, "wait_for_ready", None),
-            getattr(d, "compression", None),
+            details.method,
+            details.timeout,
+            [*(details.metadata or []), self._header],
+            details.credentials,
+            getattr(details, "wait_for_ready", None),
+            getattr(details, "compression", None),
         )
 
-    def intercept_unary_unary(self, continuation: Any, details: grpc.ClientCallDetails, request: Any) -> Any:
+    def intercept_unary_unary(
+        self, continuation: Continuation, details: grpc.ClientCallDetails, request: object
+    ) -> object:
         return continuation(self._with_auth(details), request)
 
-    def intercept_unary_stream(self, continuation: Any, details: grpc.ClientCallDetails, request: Any) -> Any:
+    def intercept_unary_stream(
+        self, continuation: Continuation, details: grpc.ClientCallDetails, request: object
+    ) -> object:
         return continuation(self._with_auth(details), request)
 
-    def intercept_stream_unary(self, continuation: Any, details: grpc.ClientCallDetails, requests: Any) -> Any:
+    def intercept_stream_unary(
+        self, continuation: Continuation, details: grpc.ClientCallDetails, requests: object
+    ) -> object:
         return continuation(self._with_auth(details), requests)
 
-    def intercept_stream_stream(self, continuation: Any, details: grpc.ClientCallDetails, requests: Any) -> Any:
+    def intercept_stream_stream(
+        self, continuation: Continuation, details: grpc.ClientCallDetails, requests: object
+    ) -> object:
         return continuation(self._with_auth(details), requests)
 
 
@@ -194,7 +204,9 @@ class CairnClient:
         )
         return str(res.experiment.experiment_id)
 
-    def upload_artifact(self, run_id: str, path: str, data: bytes, chunk_size: int = CHUNK_SIZE) -> Any:
+    def upload_artifact(
+        self, run_id: str, path: str, data: bytes, chunk_size: int = CHUNK_SIZE
+    ) -> tracking_pb2.UploadArtifactResponse:
         """Uploads one file as a client stream: a header naming the run and path, then chunks."""
 
         def parts() -> Iterator[tracking_pb2.UploadArtifactRequest]:
@@ -228,7 +240,9 @@ class CairnClient:
                 raise CairnError(f"creating registered model {name!r}", err) from err
             return False
 
-    def create_model_version(self, name: str, run_id: str, artifact_path: str, timeout_s: float) -> Any:
+    def create_model_version(
+        self, name: str, run_id: str, artifact_path: str, timeout_s: float
+    ) -> registry_pb2.ModelVersion:
         """Registers a version from ``runs:/<run_id>/<artifact_path>``.
 
         The registry learns of a finished run from tracking's events, a moment after the run
@@ -239,7 +253,7 @@ class CairnClient:
         )
         last: list[grpc.RpcError] = []
 
-        def attempt() -> Any:
+        def attempt() -> registry_pb2.ModelVersion | None:
             try:
                 return self.models.CreateModelVersion(request, timeout=self.timeout_s).model_version
             except grpc.RpcError as err:
@@ -255,11 +269,11 @@ class CairnClient:
                 raise CairnError(f"registering a version of {name!r} (for {timeout_s:g} s)", last[0]) from None
             raise
 
-    def wait_until_ready(self, name: str, version: str, timeout_s: float) -> Any:
+    def wait_until_ready(self, name: str, version: str, timeout_s: float) -> registry_pb2.ModelVersion:
         """Polls the version until READY; FAILED_REGISTRATION raises with the registry's message."""
         request = registry_pb2.GetModelVersionRequest(name=name, version=version)
 
-        def ready() -> Any:
+        def ready() -> registry_pb2.ModelVersion | None:
             mv = self.call(f"reading {name} version {version}", self.models.GetModelVersion, request).model_version
             if mv.status == registry_pb2.MODEL_VERSION_STATUS_FAILED_REGISTRATION:
                 raise RuntimeError(f"{name} version {version} failed to register: {mv.status_message}")
@@ -267,7 +281,9 @@ class CairnClient:
 
         return poll(f"{name} version {version} to be READY", ready, timeout_s)
 
-    def request_promotion(self, name: str, version: str, stage: int, comment: str) -> Any:
+    def request_promotion(
+        self, name: str, version: str, stage: registry_pb2.Stage, comment: str
+    ) -> registry_pb2.RequestTransitionResponse:
         """Asks for the version to move to ``stage`` (GovernanceService.RequestTransition).
 
         A protected stage (Production by default) yields a PENDING request for an approver other
@@ -276,7 +292,7 @@ class CairnClient:
         request = registry_pb2.RequestTransitionRequest(
             name=name,
             version=version,
-            to=registry_pb2.Position(stage=cast(Any, stage)),
+            to=registry_pb2.Position(stage=stage),
             archive_existing_versions=True,
             comment=comment,
         )
