@@ -15,7 +15,7 @@ import { AuthService } from './auth.service';
 import { AuthorizationService, denial } from './authorization.service';
 import { type AccessTarget, decide } from './decide';
 import { principalIdOf } from './principal-name';
-import type { ProtectedResource } from './resource-permission';
+import type { PermissionGrant, ProtectedResource } from './resource-permission';
 import { knownRoles } from './roles';
 
 type Req<K extends keyof typeof pb.AuthServiceService> =
@@ -143,14 +143,7 @@ export class AuthGrpc {
     req: Req<'createExperimentPermission'>,
     ctx: CallContext,
   ): Promise<pb.CreateExperimentPermissionResponse> {
-    caller(ctx);
-    const resource = experiment(req.experimentId);
-    await this.authz.authorize(ctx.identity, 'manage', resource);
-    const grant = await this.auth.createPermission(
-      principalIdOf(req.username),
-      resource,
-      permissionFromProto(req.permission),
-    );
+    const grant = await this.grant(ctx, experiment(req.experimentId), req.username, req.permission);
     return { experimentPermission: experimentPermissionToProto(grant) };
   }
 
@@ -158,27 +151,15 @@ export class AuthGrpc {
     req: Req<'getExperimentPermission'>,
     ctx: CallContext,
   ): Promise<pb.GetExperimentPermissionResponse> {
-    caller(ctx);
-    const resource = experiment(req.experimentId);
-    const principal = principalIdOf(req.username);
-    await this.authorizePermissionRead(ctx.identity, principal, resource);
-    return {
-      experimentPermission: experimentPermissionToProto(await this.auth.getPermission(principal, resource)),
-    };
+    const grant = await this.readGrant(ctx, experiment(req.experimentId), req.username);
+    return { experimentPermission: experimentPermissionToProto(grant) };
   }
 
   async updateExperimentPermission(
     req: Req<'updateExperimentPermission'>,
     ctx: CallContext,
   ): Promise<pb.UpdateExperimentPermissionResponse> {
-    caller(ctx);
-    const resource = experiment(req.experimentId);
-    await this.authz.authorize(ctx.identity, 'manage', resource);
-    await this.auth.updatePermission(
-      principalIdOf(req.username),
-      resource,
-      permissionFromProto(req.permission),
-    );
+    await this.changeGrant(ctx, experiment(req.experimentId), req.username, req.permission);
     return {};
   }
 
@@ -186,10 +167,7 @@ export class AuthGrpc {
     req: Req<'deleteExperimentPermission'>,
     ctx: CallContext,
   ): Promise<pb.DeleteExperimentPermissionResponse> {
-    caller(ctx);
-    const resource = experiment(req.experimentId);
-    await this.authz.authorize(ctx.identity, 'manage', resource);
-    await this.auth.deletePermission(principalIdOf(req.username), resource);
+    await this.revokeGrant(ctx, experiment(req.experimentId), req.username);
     return {};
   }
 
@@ -197,14 +175,7 @@ export class AuthGrpc {
     req: Req<'createRegisteredModelPermission'>,
     ctx: CallContext,
   ): Promise<pb.CreateRegisteredModelPermissionResponse> {
-    caller(ctx);
-    const resource = model(req.name);
-    await this.authz.authorize(ctx.identity, 'manage', resource);
-    const grant = await this.auth.createPermission(
-      principalIdOf(req.username),
-      resource,
-      permissionFromProto(req.permission),
-    );
+    const grant = await this.grant(ctx, model(req.name), req.username, req.permission);
     return { registeredModelPermission: registeredModelPermissionToProto(grant) };
   }
 
@@ -212,29 +183,15 @@ export class AuthGrpc {
     req: Req<'getRegisteredModelPermission'>,
     ctx: CallContext,
   ): Promise<pb.GetRegisteredModelPermissionResponse> {
-    caller(ctx);
-    const resource = model(req.name);
-    const principal = principalIdOf(req.username);
-    await this.authorizePermissionRead(ctx.identity, principal, resource);
-    return {
-      registeredModelPermission: registeredModelPermissionToProto(
-        await this.auth.getPermission(principal, resource),
-      ),
-    };
+    const grant = await this.readGrant(ctx, model(req.name), req.username);
+    return { registeredModelPermission: registeredModelPermissionToProto(grant) };
   }
 
   async updateRegisteredModelPermission(
     req: Req<'updateRegisteredModelPermission'>,
     ctx: CallContext,
   ): Promise<pb.UpdateRegisteredModelPermissionResponse> {
-    caller(ctx);
-    const resource = model(req.name);
-    await this.authz.authorize(ctx.identity, 'manage', resource);
-    await this.auth.updatePermission(
-      principalIdOf(req.username),
-      resource,
-      permissionFromProto(req.permission),
-    );
+    await this.changeGrant(ctx, model(req.name), req.username, req.permission);
     return {};
   }
 
@@ -242,11 +199,45 @@ export class AuthGrpc {
     req: Req<'deleteRegisteredModelPermission'>,
     ctx: CallContext,
   ): Promise<pb.DeleteRegisteredModelPermissionResponse> {
-    caller(ctx);
-    const resource = model(req.name);
-    await this.authz.authorize(ctx.identity, 'manage', resource);
-    await this.auth.deletePermission(principalIdOf(req.username), resource);
+    await this.revokeGrant(ctx, model(req.name), req.username);
     return {};
+  }
+
+  // One implementation of MLflow's four permission calls, for either kind of resource.
+
+  private async grant(
+    ctx: CallContext,
+    resource: ProtectedResource,
+    username: string,
+    permission: pb.Permission,
+  ): Promise<PermissionGrant> {
+    await this.authz.authorize(caller(ctx), 'manage', resource);
+    return this.auth.createPermission(principalIdOf(username), resource, permissionFromProto(permission));
+  }
+
+  private async readGrant(
+    ctx: CallContext,
+    resource: ProtectedResource,
+    username: string,
+  ): Promise<PermissionGrant> {
+    const principal = principalIdOf(username);
+    await this.authorizePermissionRead(caller(ctx), principal, resource);
+    return this.auth.getPermission(principal, resource);
+  }
+
+  private async changeGrant(
+    ctx: CallContext,
+    resource: ProtectedResource,
+    username: string,
+    permission: pb.Permission,
+  ): Promise<void> {
+    await this.authz.authorize(caller(ctx), 'manage', resource);
+    await this.auth.updatePermission(principalIdOf(username), resource, permissionFromProto(permission));
+  }
+
+  private async revokeGrant(ctx: CallContext, resource: ProtectedResource, username: string): Promise<void> {
+    await this.authz.authorize(caller(ctx), 'manage', resource);
+    await this.auth.deletePermission(principalIdOf(username), resource);
   }
 
   /** Someone's permission on a resource: MANAGE on it; one's own: READ on it. */
