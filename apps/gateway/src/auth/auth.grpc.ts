@@ -220,8 +220,9 @@ export class AuthGrpc {
     resource: ProtectedResource,
     username: string,
   ): Promise<PermissionGrant> {
+    const identity = caller(ctx);
     const principal = principalIdOf(username);
-    await this.authorizePermissionRead(caller(ctx), principal, resource);
+    await this.authorizePermissionRead(identity, principal, resource);
     return this.auth.getPermission(principal, resource);
   }
 
