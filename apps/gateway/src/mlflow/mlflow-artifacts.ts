@@ -6,7 +6,6 @@ import type { GatewayCalls } from '../proxy/gateway-calls';
 import { MlflowError } from './mlflow-error';
 import { type HttpMethod, rpc } from './mlflow-routes';
 
-const R = trackingV1.RunServiceService;
 const A = trackingV1.ArtifactServiceService;
 
 /** Upload chunks sent to the tracking service: well under the gRPC message limit. */
@@ -44,16 +43,16 @@ export const MLFLOW_ARTIFACT_ROUTES: Array<{
   path: string;
   rpcs: string[];
 }> = [
-  { methods: ['GET'], path: 'artifacts', rpcs: rpc(R.getRun, A.listArtifacts) },
-  { methods: ['GET'], path: 'artifacts/*', rpcs: rpc(R.getRun, A.downloadArtifact) },
-  { methods: ['PUT'], path: 'artifacts/*', rpcs: rpc(R.getRun, A.uploadArtifact) },
-  { methods: ['DELETE'], path: 'artifacts/*', rpcs: rpc(R.getRun, A.deleteArtifact) },
+  { methods: ['GET'], path: 'artifacts', rpcs: rpc(A.listArtifacts) },
+  { methods: ['GET'], path: 'artifacts/*', rpcs: rpc(A.downloadArtifact) },
+  { methods: ['PUT'], path: 'artifacts/*', rpcs: rpc(A.uploadArtifact) },
+  { methods: ['DELETE'], path: 'artifacts/*', rpcs: rpc(A.deleteArtifact) },
 ];
 
 /**
  * The `mlflow-artifacts` proxy, translated onto the tracking service's ArtifactService as the
  * caller: the run named by the path must be in the experiment the path names (else
- * RESOURCE_DOES_NOT_EXIST), and every access is the ArtifactService rule's (READ to list and
+ * RESOURCE_DOES_NOT_EXIST; the run's experiment is the one authorization resolves, cached), and every access is the ArtifactService rule's (READ to list and
  * download, EDIT to upload, MANAGE to delete, on the run's experiment).
  */
 export class MlflowArtifactsProxy {
@@ -62,8 +61,7 @@ export class MlflowArtifactsProxy {
   private async resolve(raw: string, ctx: CallContext): Promise<ProxiedArtifactPath> {
     const p = parseProxiedPath(raw);
     if (!p) throw notARunPath(raw);
-    const run = await this.calls.unary(R.getRun, { runId: p.runId }, ctx);
-    if (run.run?.info?.experimentId !== p.experimentId) {
+    if ((await this.calls.experimentOfRun(ctx, p.runId)) !== p.experimentId) {
       throw new MlflowError(
         'RESOURCE_DOES_NOT_EXIST',
         `Run '${p.runId}' is not in experiment '${p.experimentId.slice(0, 64)}'.`,

@@ -382,12 +382,11 @@ export const MLFLOW_ROUTES: MlflowRoute[] = [
     );
     return compactPage({ metrics: res.metrics.map(metricJson) }, res.nextPageToken);
   }),
-  route(['GET'], 'artifacts/list', rpc(R.getRun, A.listArtifacts), async ({ fields: f, calls, ctx }) => {
+  route(['GET'], 'artifacts/list', rpc(A.listArtifacts), async ({ fields: f, calls, ctx }) => {
     const runId = runIdOf(f);
-    const run = await calls.unary(R.getRun, { runId }, ctx);
     const res = await calls.unary(A.listArtifacts, { runId, path: f.optString('path') ?? '' }, ctx);
     return {
-      root_uri: proxiedRunArtifactUri(run.run?.info?.experimentId ?? '', runId),
+      root_uri: proxiedRunArtifactUri(await calls.experimentOfRun(ctx, runId), runId),
       files: res.files.map((x) => ({
         path: x.path,
         is_dir: x.isDir,
@@ -618,14 +617,13 @@ export const MLFLOW_ROUTES: MlflowRoute[] = [
   route(
     ['GET'],
     'model-versions/get-download-uri',
-    rpc(M.getModelVersion, M.getModelVersionDownloadUri, R.getRun),
+    rpc(M.getModelVersion, M.getModelVersionDownloadUri),
     async ({ fields: f, calls, ctx }) => {
       const key = { name: f.string('name'), version: f.string('version') };
       const version = (await calls.unary(M.getModelVersion, key, ctx)).modelVersion;
       const runSource = /^runs:\/+([^/]+)(?:\/(.*))?$/.exec(version?.source ?? '');
       if (runSource) {
-        const run = await calls.unary(R.getRun, { runId: runSource[1] }, ctx);
-        const root = proxiedRunArtifactUri(run.run?.info?.experimentId ?? '', runSource[1]);
+        const root = proxiedRunArtifactUri(await calls.experimentOfRun(ctx, runSource[1]), runSource[1]);
         const rest = (runSource[2] ?? '').replace(/\/+$/, '');
         return { artifact_uri: rest ? `${root}/${rest}` : root };
       }

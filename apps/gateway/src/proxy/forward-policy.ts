@@ -111,6 +111,16 @@ export class GatewayForwardPolicy implements ForwardPolicy {
     }
   }
 
+  /** A run's experiment (runs never move, so it is cached); NOT_FOUND for an unknown run. */
+  async experimentOfRun(ctx: CallContext, runId: string): Promise<string> {
+    let experimentId = this.runExperiments.get(runId);
+    if (experimentId === undefined) {
+      experimentId = await this.d.lookups.experimentOfRun(ctx, runId);
+      this.runExperiments.set(runId, experimentId);
+    }
+    return experimentId;
+  }
+
   outbound(ctx: CallContext, audience: string): Promise<Metadata> {
     return this.d.outboundMetadata(ctx.identity as CallerIdentity, audience, ctx);
   }
@@ -157,15 +167,9 @@ export class GatewayForwardPolicy implements ForwardPolicy {
         case 'experiment_name':
           out.push({ kind: 'experiment', id: await this.d.lookups.experimentIdByName(ctx, ref.name) });
           break;
-        case 'run': {
-          let experimentId = this.runExperiments.get(ref.runId);
-          if (experimentId === undefined) {
-            experimentId = await this.d.lookups.experimentOfRun(ctx, ref.runId);
-            this.runExperiments.set(ref.runId, experimentId);
-          }
-          out.push({ kind: 'experiment', id: experimentId });
+        case 'run':
+          out.push({ kind: 'experiment', id: await this.experimentOfRun(ctx, ref.runId) });
           break;
-        }
         case 'registered_model':
           out.push({ kind: 'registered_model', id: ref.name });
           break;

@@ -49,6 +49,11 @@ export class GatewayCalls {
     return this.opts.policy;
   }
 
+  /** A run's experiment, from the lookup authorization makes anyway (cached: runs never move). */
+  experimentOfRun(ctx: CallContext, runId: string): Promise<string> {
+    return this.opts.policy.experimentOfRun(ctx, runId);
+  }
+
   /** The access rule of a re-exported method (every one has one). */
   ruleOf(path: string): AccessRule {
     const rule = this.opts.rules.get(path);

@@ -22,6 +22,8 @@ export interface ForwardPolicy {
   respond(ctx: CallContext, path: string, rule: AccessRule, req: unknown, res: unknown): Promise<unknown>;
   /** The metadata of the internal call: the caller's identity token for `audience`, trace context. */
   outbound(ctx: CallContext, audience: string): Promise<Metadata>;
+  /** A run's experiment, as authorization resolves it (cached). */
+  experimentOfRun(ctx: CallContext, runId: string): Promise<string>;
 }
 
 export interface ForwarderOptions {
