@@ -224,6 +224,9 @@ export class CairnClient {
     onProgress?: (progress: TransferProgress) => void,
     options: CallOptions = {},
   ): Promise<{ size: number }> {
+    // Before the call starts: its status may arrive while we await, and the pipeline below must
+    // already be listening then (an early failure would otherwise go unheard and leave 0 bytes).
+    await mkdir(path.dirname(path.resolve(localFile)), { recursive: true });
     const method = SERVICES.artifacts.downloadArtifact;
     const call = this.channel.makeServerStreamRequest(
       method.path,
@@ -255,7 +258,6 @@ export class CairnClient {
       },
     });
     try {
-      await mkdir(path.dirname(path.resolve(localFile)), { recursive: true });
       await pipeline(call, toBytes, createWriteStream(localFile));
       return { size: bytes };
     } catch (err) {
